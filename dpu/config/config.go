@@ -1,0 +1,325 @@
+// Package config loads and validates the kai-dpu configuration file.
+//
+// Loading happens in two stages: the file is decoded strictly into a raw
+// form (unknown fields are errors), then validated into an immutable Config
+// with defaults applied. Every validation error names the field it is about.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is a validated kai-dpu configuration.
+type Config struct {
+	// Node is the name of the Kubernetes node (host) this DPU serves.
+	Node string `json:"node"`
+	// StateDir holds the persisted attachment store.
+	StateDir  string    `json:"stateDir"`
+	API       API       `json:"api"`
+	Metrics   Metrics   `json:"metrics"`
+	BGP       BGP       `json:"bgp"`
+	VTEP      VTEP      `json:"vtep"`
+	Dataplane Dataplane `json:"dataplane"`
+	// Representors selects how VF representors are found: "sriovnet" on a
+	// real DPU, "emulated" in the lab (veth ends named like representors).
+	Representors string    `json:"representors"`
+	Networks     []Network `json:"networks"`
+}
+
+// API is where the gRPC API listens: "host:port" or "unix:/path".
+type API struct {
+	Listen string `json:"listen"`
+}
+
+// Metrics is where Prometheus metrics and health endpoints are served; empty disables.
+type Metrics struct {
+	Listen string `json:"listen"`
+}
+
+// BGP configures the EVPN speaker.
+type BGP struct {
+	ASN      uint32     `json:"asn"`
+	RouterID netip.Addr `json:"routerID"`
+	// ListenPort is the local BGP port; 0 means 179, -1 disables the listener.
+	ListenPort int32      `json:"listenPort"`
+	Neighbors  []Neighbor `json:"neighbors"`
+	// GracefulRestartTime is how long peers keep our routes while kai-dpu restarts.
+	GracefulRestartSeconds uint32 `json:"gracefulRestartSeconds"`
+	// InitialSyncSeconds bounds how long a starting kai-dpu keeps its last known
+	// remote routes while waiting for End-of-RIB from its neighbors.
+	InitialSyncSeconds uint32 `json:"initialSyncSeconds"`
+}
+
+// Neighbor is a BGP peer (route reflector or leaf) carrying l2vpn-evpn.
+type Neighbor struct {
+	Address netip.Addr `json:"address"`
+	ASN     uint32     `json:"asn"`
+	Port    uint16     `json:"port"`
+}
+
+// VTEP is the local VXLAN tunnel endpoint.
+type VTEP struct {
+	Address netip.Addr `json:"address"`
+	// Port is the VXLAN UDP port (default 4789).
+	Port uint16 `json:"port"`
+}
+
+// Dataplane selects and configures the offload backend.
+type Dataplane struct {
+	Backend string `json:"backend"`
+	OVS     OVS    `json:"ovs"`
+}
+
+// OVS configures the Open vSwitch backend.
+type OVS struct {
+	// DB is the OVSDB endpoint, e.g. "unix:/var/run/openvswitch/db.sock".
+	DB     string `json:"db"`
+	Bridge string `json:"bridge"`
+	// DatapathType is "system" on a DPU (kernel + TC offload) or "netdev" (userspace).
+	DatapathType string `json:"datapathType"`
+	HWOffload    bool   `json:"hwOffload"`
+	// OFCtl is the ovs-ofctl binary used for OpenFlow bundles.
+	OFCtl string `json:"ofctl"`
+	// RunDir holds ovs-vswitchd's per-bridge OpenFlow sockets (<bridge>.mgmt).
+	RunDir string `json:"runDir"`
+}
+
+// Network is an L2 EVPN segment (MAC-VRF) bound to one VNI.
+type Network struct {
+	Name string `json:"name"`
+	VNI  uint32 `json:"vni"`
+	// RD defaults to routerID:(VNI mod 65536).
+	RD           string       `json:"rd"`
+	RouteTargets RouteTargets `json:"routeTargets"`
+}
+
+// RouteTargets to import and export; both default to (ASN mod 65536):VNI like FRR.
+type RouteTargets struct {
+	Import []string `json:"import"`
+	Export []string `json:"export"`
+}
+
+// Defaults applied to fields left empty.
+const (
+	DefaultStateDir           = "/var/lib/kai-dpu"
+	DefaultBridge             = "br-kai"
+	DefaultOVSDB              = "unix:/var/run/openvswitch/db.sock"
+	DefaultVXLANPort          = 4789
+	DefaultGracefulRestart    = 120
+	DefaultInitialSyncSeconds = 30
+	maxVNI                    = 1<<24 - 1
+)
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data)
+}
+
+// Parse decodes YAML strictly and validates it.
+func Parse(data []byte) (*Config, error) {
+	var c Config
+	if err := yaml.UnmarshalStrict(data, &c); err != nil {
+		return nil, fmt.Errorf("decode config: %w", err)
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.StateDir == "" {
+		c.StateDir = DefaultStateDir
+	}
+	if c.Representors == "" {
+		c.Representors = "sriovnet"
+	}
+	if c.VTEP.Port == 0 {
+		c.VTEP.Port = DefaultVXLANPort
+	}
+	if c.BGP.GracefulRestartSeconds == 0 {
+		c.BGP.GracefulRestartSeconds = DefaultGracefulRestart
+	}
+	if c.BGP.InitialSyncSeconds == 0 {
+		c.BGP.InitialSyncSeconds = DefaultInitialSyncSeconds
+	}
+	if c.Dataplane.Backend == "" {
+		c.Dataplane.Backend = "ovs"
+	}
+	o := &c.Dataplane.OVS
+	if o.DB == "" {
+		o.DB = DefaultOVSDB
+	}
+	if o.Bridge == "" {
+		o.Bridge = DefaultBridge
+	}
+	if o.DatapathType == "" {
+		o.DatapathType = "system"
+	}
+	if o.OFCtl == "" {
+		o.OFCtl = "ovs-ofctl"
+	}
+	if o.RunDir == "" {
+		o.RunDir = "/var/run/openvswitch"
+	}
+	for i := range c.Networks {
+		n := &c.Networks[i]
+		if n.RD == "" && c.BGP.RouterID.Is4() {
+			n.RD = fmt.Sprintf("%s:%d", c.BGP.RouterID, n.VNI&0xffff)
+		}
+		def := fmt.Sprintf("%d:%d", c.BGP.ASN&0xffff, n.VNI)
+		if len(n.RouteTargets.Import) == 0 {
+			n.RouteTargets.Import = []string{def}
+		}
+		if len(n.RouteTargets.Export) == 0 {
+			n.RouteTargets.Export = []string{def}
+		}
+	}
+}
+
+// Validate checks every field and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.Node == "" {
+		bad("node", "required: the name of the host this DPU serves")
+	}
+	if c.API.Listen == "" {
+		bad("api.listen", `required: "host:port" or "unix:/path"`)
+	}
+	if c.BGP.ASN == 0 {
+		bad("bgp.asn", "required and must be non-zero")
+	}
+	if !c.BGP.RouterID.Is4() {
+		bad("bgp.routerID", "must be an IPv4 address, got %q", addrString(c.BGP.RouterID))
+	}
+	if c.BGP.ListenPort < -1 || c.BGP.ListenPort > 65535 {
+		bad("bgp.listenPort", "must be -1 (no listener), 0 (default 179) or a port, got %d", c.BGP.ListenPort)
+	}
+	seenPeer := map[netip.Addr]bool{}
+	for i, n := range c.BGP.Neighbors {
+		f := fmt.Sprintf("bgp.neighbors[%d]", i)
+		if !n.Address.IsValid() {
+			bad(f+".address", "required")
+		} else if seenPeer[n.Address] {
+			bad(f+".address", "duplicate neighbor %s", n.Address)
+		}
+		seenPeer[n.Address] = true
+		if n.ASN == 0 {
+			bad(f+".asn", "required and must be non-zero")
+		}
+	}
+	if !c.VTEP.Address.Is4() {
+		bad("vtep.address", "must be an IPv4 address, got %q", addrString(c.VTEP.Address))
+	}
+	switch c.Representors {
+	case "sriovnet", "emulated":
+	default:
+		bad("representors", "must be sriovnet or emulated, got %q", c.Representors)
+	}
+	switch c.Dataplane.Backend {
+	case "ovs":
+		o := c.Dataplane.OVS
+		if !strings.HasPrefix(o.DB, "unix:") && !strings.HasPrefix(o.DB, "tcp:") && !strings.HasPrefix(o.DB, "ssl:") {
+			bad("dataplane.ovs.db", "must start with unix:, tcp: or ssl:, got %q", o.DB)
+		}
+		if !validIfName(o.Bridge) {
+			bad("dataplane.ovs.bridge", "must be a valid interface name (1-15 chars, no '/' or spaces), got %q", o.Bridge)
+		}
+		if o.DatapathType != "system" && o.DatapathType != "netdev" {
+			bad("dataplane.ovs.datapathType", "must be system or netdev, got %q", o.DatapathType)
+		}
+	default:
+		bad("dataplane.backend", "must be ovs, got %q", c.Dataplane.Backend)
+	}
+	errs = append(errs, c.validateNetworks()...)
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) validateNetworks() []error {
+	var errs []error
+	names := map[string]int{}
+	vnis := map[uint32]int{}
+	rds := map[string]int{}
+	for i, n := range c.Networks {
+		f := fmt.Sprintf("networks[%d]", i)
+		if !validName(n.Name) {
+			errs = append(errs, fmt.Errorf("%s.name: must be 1-63 lowercase letters, digits or '-', got %q", f, n.Name))
+		} else if j, dup := names[n.Name]; dup {
+			errs = append(errs, fmt.Errorf("%s.name: %q already used by networks[%d]", f, n.Name, j))
+		}
+		names[n.Name] = i
+		if n.VNI == 0 || n.VNI > maxVNI {
+			errs = append(errs, fmt.Errorf("%s.vni: must be 1..%d, got %d", f, maxVNI, n.VNI))
+		} else if j, dup := vnis[n.VNI]; dup {
+			errs = append(errs, fmt.Errorf("%s.vni: %d already used by networks[%d]", f, n.VNI, j))
+		}
+		vnis[n.VNI] = i
+		if _, err := ParseRD(n.RD); err != nil {
+			errs = append(errs, fmt.Errorf("%s.rd: %w", f, err))
+		} else if j, dup := rds[n.RD]; dup {
+			errs = append(errs, fmt.Errorf("%s.rd: %s already used by networks[%d]; set rd explicitly", f, n.RD, j))
+		}
+		rds[n.RD] = i
+		for k, rt := range n.RouteTargets.Import {
+			if _, err := ParseRT(rt); err != nil {
+				errs = append(errs, fmt.Errorf("%s.routeTargets.import[%d]: %w", f, k, err))
+			}
+		}
+		for k, rt := range n.RouteTargets.Export {
+			if _, err := ParseRT(rt); err != nil {
+				errs = append(errs, fmt.Errorf("%s.routeTargets.export[%d]: %w", f, k, err))
+			}
+		}
+	}
+	return errs
+}
+
+// Network returns the network with the given name.
+func (c *Config) Network(name string) (Network, bool) {
+	for _, n := range c.Networks {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func validIfName(s string) bool {
+	return len(s) > 0 && len(s) < 16 && !strings.ContainsAny(s, "/ \t\n:")
+}
