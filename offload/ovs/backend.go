@@ -1,0 +1,226 @@
+// Package ovs is the Open vSwitch dataplane backend: OVSDB (libovsdb) for
+// the bridge and ports, OpenFlow bundles (ovs-ofctl) for flows and groups.
+// On a DPU the bridge uses datapath_type=system with other_config:hw-offload,
+// so OVS pushes the datapath flows into the eSwitch as TC flower rules.
+package ovs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/kai-dpu/kai/offload"
+)
+
+// Config configures the backend.
+type Config struct {
+	// DB is the OVSDB endpoint ("unix:/path" or "tcp:host:port").
+	DB           string
+	Bridge       string
+	DatapathType string
+	HWOffload    bool
+	// OFCtl is the ovs-ofctl binary.
+	OFCtl string
+	// RunDir is where ovs-vswitchd puts <bridge>.mgmt.
+	RunDir string
+}
+
+// Backend implements offload.Dataplane on OVS.
+type Backend struct {
+	log *slog.Logger
+	db  *ovsdbClient
+	of  ofctl
+
+	mu     sync.Mutex
+	owners map[uint64]string // cookie -> owner, from the last render
+	nets   map[uint32]string // VNI -> network name
+}
+
+var _ offload.Dataplane = (*Backend)(nil)
+
+// New connects to OVSDB. It does not change anything until Apply.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
+	db, err := dialOVSDB(ctx, cfg.DB, cfg.Bridge, cfg.DatapathType, cfg.HWOffload)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{
+		log: log, db: db, of: ofctl{bin: cfg.OFCtl, bridge: cfg.Bridge, target: "unix:" + filepath.Join(cfg.RunDir, cfg.Bridge+".mgmt")},
+		owners: map[uint64]string{}, nets: map[uint32]string{},
+	}, nil
+}
+
+// Close disconnects; flows, groups and ports stay programmed.
+func (b *Backend) Close() error {
+	b.db.close()
+	return nil
+}
+
+// Apply reconciles OVS with s: OVSDB rows first (ports must exist before
+// flows can name their numbers), then one OpenFlow bundle with exactly the
+// difference between the rendered program and what is read back.
+func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, error) {
+	changes, err := b.db.ensureBridge(ctx, s.VTEP, s.VXLANPort)
+	if err != nil {
+		return offload.Result{}, err
+	}
+	want := map[string]string{}
+	names := []string{vxlanPortName}
+	nets := map[uint32]string{}
+	for _, n := range s.Networks {
+		nets[n.VNI] = n.Name
+		for _, p := range n.Ports {
+			want[p.Name] = p.Owner
+			names = append(names, p.Name)
+		}
+	}
+	c, err := b.db.syncRepresentors(ctx, want)
+	if err != nil {
+		return offload.Result{}, err
+	}
+	changes += c
+	ports, err := b.db.ofports(ctx, names)
+	if err != nil {
+		return offload.Result{}, err
+	}
+	prog, err := Render(s, ports, vxlanPortName)
+	if err != nil {
+		return offload.Result{}, err
+	}
+	flows, err := b.of.dumpFlows(ctx)
+	if err != nil {
+		return offload.Result{}, fmt.Errorf("read back flows: %w", err)
+	}
+	groups, err := b.of.dumpGroups(ctx)
+	if err != nil {
+		return offload.Result{}, fmt.Errorf("read back groups: %w", err)
+	}
+	lines := Diff(prog, flows, groups)
+	if err := b.of.bundle(ctx, lines); err != nil {
+		return offload.Result{}, fmt.Errorf("apply %d openflow changes: %w", len(lines), err)
+	}
+	owners := make(map[uint64]string, len(prog.Flows))
+	for _, f := range prog.Flows {
+		owners[f.Cookie] = f.Owner
+	}
+	b.mu.Lock()
+	b.owners, b.nets = owners, nets
+	b.mu.Unlock()
+	if len(lines) > 0 {
+		b.log.Debug("openflow bundle applied", "changes", len(lines), "lines", lines[:min(len(lines), 20)])
+	}
+	return offload.Result{Changes: changes + len(lines)}, nil
+}
+
+// Diff returns the bundle lines that turn the read-back state into prog:
+// groups first (flows may point at them), then flow adds (an add with the
+// same match replaces a flow in place), then deletes of stale cookies and
+// finally stale groups.
+func Diff(prog Program, flows []dumpedFlow, groups []dumpedGroup) []string {
+	var lines []string
+	have := map[uint32]dumpedGroup{}
+	for _, g := range groups {
+		have[g.ID] = g
+	}
+	want := map[uint32]bool{}
+	for _, g := range prog.Groups {
+		want[g.ID] = true
+		old, ok := have[g.ID]
+		switch {
+		case !ok:
+			lines = append(lines, "group add "+g.Spec())
+		case old.Type != "all" || !slices.Equal(old.Buckets, normalizedBuckets(g)):
+			lines = append(lines, "group modify "+g.Spec())
+		}
+	}
+	haveFlow := map[uint64]int{}
+	for _, f := range flows {
+		haveFlow[f.Cookie]++
+	}
+	wantFlow := map[uint64]bool{}
+	for _, f := range prog.Flows {
+		wantFlow[f.Cookie] = true
+		if haveFlow[f.Cookie] != 1 {
+			lines = append(lines, f.AddLine())
+		}
+	}
+	var stale []uint64
+	for c := range haveFlow {
+		if !wantFlow[c] {
+			stale = append(stale, c)
+		}
+	}
+	sort.Slice(stale, func(i, j int) bool { return stale[i] < stale[j] })
+	for _, c := range stale {
+		lines = append(lines, fmt.Sprintf("flow delete cookie=%#x/-1", c))
+	}
+	var staleGroups []uint32
+	for id := range have {
+		if !want[id] && isKaiGroup(id) {
+			staleGroups = append(staleGroups, id)
+		}
+	}
+	sort.Slice(staleGroups, func(i, j int) bool { return staleGroups[i] < staleGroups[j] })
+	for _, id := range staleGroups {
+		lines = append(lines, fmt.Sprintf("group delete group_id=%d", id))
+	}
+	return lines
+}
+
+// isKaiGroup: Kai numbers groups VNI and VNI|1<<24; it leaves others alone.
+func isKaiGroup(id uint32) bool { return id&^(tunnelGroupBit|0xffffff) == 0 }
+
+func normalizedBuckets(g Group) []string {
+	out := make([]string, len(g.Buckets))
+	for i, b := range g.Buckets {
+		out[i] = normalizeActions(b)
+	}
+	return out
+}
+
+// Dump reads back Kai's flows and groups for inspection.
+func (b *Backend) Dump(ctx context.Context) (offload.Dump, error) {
+	flows, err := b.of.dumpFlows(ctx)
+	if err != nil {
+		return offload.Dump{}, err
+	}
+	groups, err := b.of.dumpGroups(ctx)
+	if err != nil {
+		return offload.Dump{}, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var d offload.Dump
+	for _, f := range flows {
+		vni := CookieVNI(f.Cookie)
+		owner, ok := b.owners[f.Cookie]
+		if !ok {
+			owner = "stale"
+		}
+		d.Flows = append(d.Flows, offload.Flow{
+			Network: b.nets[vni], VNI: vni, Cookie: f.Cookie, Owner: owner, Table: f.Table,
+			Priority: f.Priority, Match: f.Match, Actions: f.Actions, Packets: f.Packets,
+		})
+	}
+	sort.Slice(d.Flows, func(i, j int) bool {
+		a, c := d.Flows[i], d.Flows[j]
+		if a.Table != c.Table {
+			return a.Table < c.Table
+		}
+		if a.Priority != c.Priority {
+			return a.Priority > c.Priority
+		}
+		return a.Cookie < c.Cookie
+	})
+	for _, g := range groups {
+		if !isKaiGroup(g.ID) {
+			continue
+		}
+		d.Groups = append(d.Groups, offload.Group{Network: b.nets[g.ID&0xffffff], ID: g.ID, Type: g.Type, Buckets: g.Buckets})
+	}
+	return d, nil
+}
