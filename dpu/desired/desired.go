@@ -1,0 +1,175 @@
+// Package desired computes what the DPU should program and advertise as a
+// pure function of (config, attachments, learned EVPN routes). Nothing here
+// touches the kernel, OVS or BGP, so it is tested table-driven.
+package desired
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/kai-dpu/kai/dpu/config"
+	"github.com/kai-dpu/kai/dpu/evpn"
+	"github.com/kai-dpu/kai/dpu/store"
+	"github.com/kai-dpu/kai/offload"
+)
+
+// Input is everything the DPU's state derives from.
+type Input struct {
+	Config      *config.Config
+	Attachments []store.Attachment
+	// Learned are the routes received from the fabric (never our own).
+	Learned []evpn.Route
+}
+
+// Output is the desired dataplane, the routes to originate, and per
+// attachment the reason it cannot be Ready (empty map when all can).
+type Output struct {
+	Dataplane offload.State
+	Routes    []evpn.Route
+	Problems  map[string]string
+}
+
+// Compute derives the desired state.
+func Compute(in Input) Output {
+	cfg := in.Config
+	out := Output{
+		Dataplane: offload.State{VTEP: cfg.VTEP.Address, VXLANPort: cfg.VTEP.Port},
+		Problems:  map[string]string{},
+	}
+	byNet := map[string][]store.Attachment{}
+	for _, a := range in.Attachments {
+		if _, ok := cfg.Network(a.Network); !ok {
+			out.Problems[a.ID] = fmt.Sprintf("network %q is not configured on this DPU", a.Network)
+			continue
+		}
+		byNet[a.Network] = append(byNet[a.Network], a)
+	}
+	nets := slices.Clone(cfg.Networks)
+	sort.Slice(nets, func(i, j int) bool { return nets[i].VNI < nets[j].VNI })
+	for _, n := range nets {
+		dn, routes := network(cfg, n, byNet[n.Name], importsOf(n, in.Learned), out.Problems)
+		out.Dataplane.Networks = append(out.Dataplane.Networks, dn)
+		out.Routes = append(out.Routes, routes...)
+	}
+	sort.Slice(out.Routes, func(i, j int) bool { return out.Routes[i].Key() < out.Routes[j].Key() })
+	return out
+}
+
+// importsOf returns the learned routes whose route targets the network imports.
+func importsOf(n config.Network, learned []evpn.Route) []evpn.Route {
+	var out []evpn.Route
+	for _, r := range learned {
+		for _, rt := range r.RTs {
+			if slices.Contains(n.RouteTargets.Import, rt) {
+				out = append(out, r)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func network(cfg *config.Config, n config.Network, atts []store.Attachment, learned []evpn.Route, problems map[string]string) (offload.Network, []evpn.Route) {
+	vtep := cfg.VTEP.Address
+	dn := offload.Network{Name: n.Name, VNI: n.VNI}
+	exportRTs := slices.Clone(n.RouteTargets.Export)
+	slices.Sort(exportRTs)
+	routes := []evpn.Route{{Type: evpn.InclusiveMulticast, RD: n.RD, VTEP: vtep, VNI: n.VNI, RTs: exportRTs}}
+
+	// Candidates per MAC: each remote VTEP's highest claim.
+	remote := map[string]map[netip.Addr]evpn.Candidate{}
+	flood := map[netip.Addr]bool{}
+	for _, r := range learned {
+		switch r.Type {
+		case evpn.InclusiveMulticast:
+			flood[r.VTEP] = true
+		case evpn.MACIP:
+			m := remote[r.MAC]
+			if m == nil {
+				m = map[netip.Addr]evpn.Candidate{}
+				remote[r.MAC] = m
+			}
+			c, ok := m[r.VTEP]
+			if !ok || evpn.Better(evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky}, c) {
+				m[r.VTEP] = evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky}
+			}
+		}
+	}
+	local := map[string]bool{}
+	sort.Slice(atts, func(i, j int) bool { return atts[i].ID < atts[j].ID })
+	for _, a := range atts {
+		local[a.MAC] = true
+		cands := []evpn.Candidate{{VTEP: vtep, Seq: a.Seq, Local: true}}
+		for _, c := range remote[a.MAC] {
+			cands = append(cands, c)
+		}
+		sortCandidates(cands)
+		w := cands[evpn.Winner(cands)]
+		port := offload.Port{Name: a.Representor, Owner: a.ID, MAC: a.MAC, IPs: a.IPs}
+		if !w.Local {
+			// RFC 7432 section 15: the MAC moved; withdraw ours, follow theirs.
+			port.Moved = true
+			problems[a.ID] = fmt.Sprintf("MAC %s moved to VTEP %s (sequence %d > our %d)", a.MAC, w.VTEP, w.Seq, a.Seq)
+			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: a.MAC, VTEP: w.VTEP})
+		} else {
+			routes = append(routes, macRoutes(n, a, vtep, exportRTs)...)
+		}
+		dn.Ports = append(dn.Ports, port)
+	}
+	for mac, byVTEP := range remote {
+		if local[mac] {
+			continue
+		}
+		cands := make([]evpn.Candidate, 0, len(byVTEP))
+		for _, c := range byVTEP {
+			cands = append(cands, c)
+		}
+		sortCandidates(cands)
+		dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: mac, VTEP: cands[evpn.Winner(cands)].VTEP})
+	}
+	delete(flood, vtep)
+	for v := range flood {
+		dn.Flood = append(dn.Flood, v)
+	}
+	sort.Slice(dn.Ports, func(i, j int) bool { return dn.Ports[i].Name < dn.Ports[j].Name })
+	sort.Slice(dn.Remote, func(i, j int) bool { return dn.Remote[i].MAC < dn.Remote[j].MAC })
+	sort.Slice(dn.Flood, func(i, j int) bool { return dn.Flood[i].Less(dn.Flood[j]) })
+	return dn, routes
+}
+
+// macRoutes are the type-2 routes of a local attachment: MAC only, plus
+// MAC+IP per address.
+func macRoutes(n config.Network, a store.Attachment, vtep netip.Addr, rts []string) []evpn.Route {
+	base := evpn.Route{Type: evpn.MACIP, RD: n.RD, MAC: a.MAC, VTEP: vtep, VNI: n.VNI, Seq: a.Seq, RTs: rts}
+	out := []evpn.Route{base}
+	for _, ip := range a.IPs {
+		r := base
+		r.IP = ip
+		out = append(out, r)
+	}
+	return out
+}
+
+// sortCandidates gives Winner a deterministic order (it is already
+// order-independent except for exact duplicates).
+func sortCandidates(cs []evpn.Candidate) {
+	sort.Slice(cs, func(i, j int) bool { return cs[i].VTEP.Less(cs[j].VTEP) })
+}
+
+// SeqFor returns the sequence a new local attachment of mac in network must
+// originate: one above any remote claim (a MAC move), else 0.
+func SeqFor(cfg *config.Config, network, mac string, learned []evpn.Route) uint32 {
+	n, ok := cfg.Network(network)
+	if !ok {
+		return 0
+	}
+	var others []evpn.Candidate
+	for _, r := range importsOf(n, learned) {
+		if r.Type == evpn.MACIP && r.MAC == mac {
+			others = append(others, evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky})
+		}
+	}
+	return evpn.NextSeq(others)
+}
