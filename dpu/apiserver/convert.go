@@ -39,7 +39,7 @@ func toProto(a store.Attachment) *kaiv1.Attachment {
 	p := &kaiv1.Attachment{
 		Id: a.ID, Node: a.Node, Network: a.Network, Mac: a.MAC, Generation: a.Generation,
 		Pod: &kaiv1.Pod{Namespace: a.Pod.Namespace, Name: a.Pod.Name, Uid: a.Pod.UID},
-		Vf: &kaiv1.VF{PfIndex: a.VF.PFIndex, PfPciAddress: a.VF.PFPCIAddress, VfIndex: a.VF.VFIndex, PciAddress: a.VF.PCIAddress},
+		Vf:  &kaiv1.VF{PfIndex: a.VF.PFIndex, PfPciAddress: a.VF.PFPCIAddress, VfIndex: a.VF.VFIndex, PciAddress: a.VF.PCIAddress},
 		Status: &kaiv1.AttachmentStatus{
 			Phase: phase(a.Status.Phase), Reason: a.Status.Reason,
 			Representor: a.Representor, ObservedGeneration: a.Status.ObservedGeneration,

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/kai-dpu/kai/dpu/apiserver"
 	"github.com/kai-dpu/kai/dpu/config"
