@@ -141,16 +141,33 @@ func Diff(prog Program, flows []dumpedFlow, groups []dumpedGroup) []string {
 	for _, f := range flows {
 		haveFlow[f.Cookie]++
 	}
-	wantFlow := map[uint64]bool{}
+	wantFlow := map[uint64][]Flow{}
+	var order []uint64
 	for _, f := range prog.Flows {
-		wantFlow[f.Cookie] = true
-		if haveFlow[f.Cookie] != 1 {
+		if _, ok := wantFlow[f.Cookie]; !ok {
+			order = append(order, f.Cookie)
+		}
+		wantFlow[f.Cookie] = append(wantFlow[f.Cookie], f)
+	}
+	for _, c := range order {
+		want := wantFlow[c]
+		switch haveFlow[c] {
+		case len(want):
+			continue
+		case 0:
+		default:
+			// Programmed a different number of times than wanted (a
+			// hash collision that changed, or a duplicate): replace the
+			// cookie's flows; the bundle makes it atomic.
+			lines = append(lines, fmt.Sprintf("flow delete cookie=%#x/-1", c))
+		}
+		for _, f := range want {
 			lines = append(lines, f.AddLine())
 		}
 	}
 	var stale []uint64
 	for c := range haveFlow {
-		if !wantFlow[c] {
+		if _, ok := wantFlow[c]; !ok {
 			stale = append(stale, c)
 		}
 	}

@@ -333,11 +333,11 @@ func TestDiffChanges(t *testing.T) {
 			want: []string{remoteFlow.AddLine(), "flow delete cookie=0x4b0027740000beef/-1"},
 		},
 		{
-			name: "cookie present twice is re-added",
+			name: "cookie present twice is replaced atomically",
 			edit: func(fs []dumpedFlow, gs []dumpedGroup) ([]dumpedFlow, []dumpedGroup) {
 				return append(fs, dumpedFlow{Cookie: remoteFlow.Cookie, Table: 20, Priority: 100, Match: "reg1=10100,reg0=0,dl_dst=02:00:00:00:0b:77"}), gs
 			},
-			want: []string{remoteFlow.AddLine()},
+			want: []string{fmt.Sprintf("flow delete cookie=%#x/-1", remoteFlow.Cookie), remoteFlow.AddLine()},
 		},
 		{
 			name: "stale Kai groups are deleted last, foreign groups never",

@@ -171,30 +171,20 @@ func Render(s offload.State, ports Ports, vxlanPort string) (Program, error) {
 		add(n.VNI, "network:"+n.Name, tableL2, prioFlood, fmt.Sprintf("reg1=%d,reg0=1,%s", n.VNI, bum), fmt.Sprintf("group:%d", n.VNI|tunnelGroupBit))
 	}
 	assignCookies(p.Flows)
-	sort.Slice(p.Flows, func(i, j int) bool { return p.Flows[i].Cookie < p.Flows[j].Cookie })
+	sort.SliceStable(p.Flows, func(i, j int) bool { return p.Flows[i].Cookie < p.Flows[j].Cookie })
 	sort.Slice(p.Groups, func(i, j int) bool { return p.Groups[i].ID < p.Groups[j].ID })
 	return p, nil
 }
 
-// assignCookies hashes each flow's text; a collision within a VNI is
-// resolved by salting, so cookies are unique within a Program.
+// assignCookies hashes each flow's text. The cookie depends on that flow
+// alone, never on which other flows exist, so "same cookie" keeps meaning
+// "same flow" across states. Two flows whose texts collide share a cookie;
+// Diff handles that by comparing how many flows carry each cookie.
 func assignCookies(fs []Flow) {
-	used := map[uint64]bool{}
 	for i := range fs {
-		spec := fs[i].spec()
-		for salt := 0; ; salt++ {
-			h := fnv.New32a()
-			h.Write([]byte(spec))
-			if salt > 0 {
-				fmt.Fprintf(h, "#%d", salt)
-			}
-			c := cookieTag | uint64(fs[i].VNI&0xffffff)<<32 | uint64(h.Sum32())
-			if !used[c] {
-				used[c] = true
-				fs[i].Cookie = c
-				break
-			}
-		}
+		h := fnv.New32a()
+		h.Write([]byte(fs[i].spec()))
+		fs[i].Cookie = cookieTag | uint64(fs[i].VNI&0xffffff)<<32 | uint64(h.Sum32())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -479,37 +480,43 @@ func TestRenderManyRemoteMACsUniqueCookies(t *testing.T) {
 }
 
 func TestAssignCookiesCollision(t *testing.T) {
-	// Identical flow text hashes identically: the second must be salted.
-	fs := []Flow{
-		{VNI: 7, Table: 20, Priority: 100, Match: "reg1=7,dl_dst=" + macA, Actions: "output:10"},
-		{VNI: 7, Table: 20, Priority: 100, Match: "reg1=7,dl_dst=" + macA, Actions: "output:10"},
-		{VNI: 7, Table: 20, Priority: 100, Match: "reg1=7,dl_dst=" + macA, Actions: "output:10"},
-		{VNI: 8, Table: 20, Priority: 100, Match: "reg1=7,dl_dst=" + macA, Actions: "output:10"},
+	// A cookie depends on its flow alone: identical text shares a cookie
+	// (whatever else is rendered), and Diff resolves the sharing by count.
+	// These two remote-MAC flows collide under FNV-32a.
+	mk := func(mac string) Flow {
+		return Flow{VNI: 10100, Table: 20, Priority: 100, Match: "reg1=10100,reg0=0,dl_dst=" + mac,
+			Actions: "set_field:10100->tun_id,set_field:198.18.0.12->tun_dst,output:1"}
 	}
-	assignCookies(fs)
-	seen := map[uint64]bool{}
-	for i, f := range fs {
-		if seen[f.Cookie] {
-			t.Errorf("flow %d: duplicate cookie %#x", i, f.Cookie)
-		}
-		seen[f.Cookie] = true
+	x, y := mk("02:00:00:07:f8:9c"), mk("02:00:00:08:a9:10")
+	both := []Flow{x, y}
+	assignCookies(both)
+	if both[0].Cookie != both[1].Cookie {
+		t.Skipf("fixture no longer collides (%#x vs %#x); pick a new colliding pair", both[0].Cookie, both[1].Cookie)
+	}
+	only := []Flow{y}
+	assignCookies(only)
+	if only[0].Cookie != both[1].Cookie {
+		t.Fatalf("cookie of a flow changed with its neighbours: %#x then %#x", both[1].Cookie, only[0].Cookie)
+	}
+	for _, f := range both {
 		if !IsKaiCookie(f.Cookie) || CookieVNI(f.Cookie) != f.VNI {
-			t.Errorf("flow %d: cookie %#x lacks tag or VNI %d", i, f.Cookie, f.VNI)
+			t.Errorf("cookie %#x lacks tag or VNI %d", f.Cookie, f.VNI)
 		}
 	}
-	// The unsalted hash is the same across VNIs; only the VNI bits differ.
-	if fs[0].Cookie&cookieHashMask != fs[3].Cookie&cookieHashMask {
-		t.Errorf("same text under two VNIs: hashes %#x and %#x differ", fs[0].Cookie, fs[3].Cookie)
+	// Programmed: x and y. Wanted: y only. The cookie's count differs, so
+	// both go and y comes back, in one bundle: the stale x cannot survive.
+	read := []dumpedFlow{
+		{Cookie: both[0].Cookie, Table: 20, Priority: 100, Match: both[0].Match},
+		{Cookie: both[1].Cookie, Table: 20, Priority: 100, Match: both[1].Match},
 	}
-	// Deterministic: the same input gets the same (salted) cookies.
-	again := []Flow{fs[0], fs[1], fs[2], fs[3]}
-	for i := range again {
-		again[i].Cookie = 0
+	got := Diff(Program{Flows: only}, read, nil)
+	want := []string{fmt.Sprintf("flow delete cookie=%#x/-1", only[0].Cookie), only[0].AddLine()}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Diff = %q, want %q", got, want)
 	}
-	assignCookies(again)
-	for i := range fs {
-		if again[i].Cookie != fs[i].Cookie {
-			t.Errorf("flow %d: cookie %#x on the second run, %#x on the first", i, again[i].Cookie, fs[i].Cookie)
-		}
+	// And the reverse: wanting both while only y is programmed re-adds both.
+	got = Diff(Program{Flows: both}, read[1:], nil)
+	if len(got) != 3 || !strings.HasPrefix(got[0], "flow delete") {
+		t.Fatalf("Diff = %q, want delete + 2 adds", got)
 	}
 }
