@@ -135,6 +135,7 @@ func Parse(data []byte) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c.normalize()
 	return &c, nil
 }
 
@@ -184,6 +185,24 @@ func (c *Config) applyDefaults() {
 		}
 		if len(n.RouteTargets.Export) == 0 {
 			n.RouteTargets.Export = []string{def}
+		}
+	}
+}
+
+// normalize rewrites RDs and RTs in canonical form ("65000:010" becomes
+// "65000:10") so they compare equal to what is learned from BGP.
+func (c *Config) normalize() {
+	for i := range c.Networks {
+		n := &c.Networks[i]
+		if rd, err := ParseRD(n.RD); err == nil {
+			n.RD = rd.String()
+		}
+		for _, list := range [][]string{n.RouteTargets.Import, n.RouteTargets.Export} {
+			for k, s := range list {
+				if rt, err := ParseRT(s); err == nil {
+					list[k] = rt.String()
+				}
+			}
 		}
 	}
 }
@@ -256,7 +275,7 @@ func (c *Config) validateNetworks() []error {
 	var errs []error
 	names := map[string]int{}
 	vnis := map[uint32]int{}
-	rds := map[string]int{}
+	rds := map[RD]int{}
 	for i, n := range c.Networks {
 		f := fmt.Sprintf("networks[%d]", i)
 		if !validName(n.Name) {
@@ -271,12 +290,16 @@ func (c *Config) validateNetworks() []error {
 			errs = append(errs, fmt.Errorf("%s.vni: %d already used by networks[%d]", f, n.VNI, j))
 		}
 		vnis[n.VNI] = i
-		if _, err := ParseRD(n.RD); err != nil {
-			errs = append(errs, fmt.Errorf("%s.rd: %w", f, err))
-		} else if j, dup := rds[n.RD]; dup {
-			errs = append(errs, fmt.Errorf("%s.rd: %s already used by networks[%d]; set rd explicitly", f, n.RD, j))
+		if rd, err := ParseRD(n.RD); err != nil {
+			if c.BGP.RouterID.Is4() || n.RD != "" { // else bgp.routerID already explains it
+				errs = append(errs, fmt.Errorf("%s.rd: %w", f, err))
+			}
+		} else {
+			if j, dup := rds[rd]; dup {
+				errs = append(errs, fmt.Errorf("%s.rd: %s already used by networks[%d]; set rd explicitly", f, rd, j))
+			}
+			rds[rd] = i
 		}
-		rds[n.RD] = i
 		for k, rt := range n.RouteTargets.Import {
 			if _, err := ParseRT(rt); err != nil {
 				errs = append(errs, fmt.Errorf("%s.routeTargets.import[%d]: %w", f, k, err))

@@ -415,3 +415,23 @@ func TestParseRT(t *testing.T) {
 		})
 	}
 }
+
+func TestParseNormalizesCommunities(t *testing.T) {
+	base := `node: n
+api: {listen: "unix:/x"}
+bgp: {asn: 65000, routerID: 198.18.0.11}
+vtep: {address: 198.18.0.11}
+`
+	c, err := Parse([]byte(base + `networks: [{name: blue, vni: 10100, rd: "198.18.0.11:0100", routeTargets: {import: ["65000:010100"], export: ["065000:10100"]}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Networks[0]
+	if n.RD != "198.18.0.11:100" || n.RouteTargets.Import[0] != "65000:10100" || n.RouteTargets.Export[0] != "65000:10100" {
+		t.Fatalf("not normalized: rd %q import %v export %v", n.RD, n.RouteTargets.Import, n.RouteTargets.Export)
+	}
+	_, err = Parse([]byte(base + `networks: [{name: a, vni: 1, rd: "198.18.0.11:01"}, {name: b, vni: 2, rd: "198.18.0.11:1"}]`))
+	if err == nil || !strings.Contains(err.Error(), "networks[1].rd: 198.18.0.11:1 already used by networks[0]") {
+		t.Fatalf("RDs equal by value must collide, got %v", err)
+	}
+}

@@ -35,6 +35,9 @@ func (c *Controller) prepare(req store.Attachment) (store.Attachment, error) {
 	}
 	a.Representor = rep
 	old, exists := c.store.Get(a.ID)
+	if exists && old.Node != a.Node {
+		return store.Attachment{}, errorf(AlreadyExists, "attachment id %s belongs to node %s, not %s", a.ID, old.Node, a.Node)
+	}
 	switch {
 	case exists && old.SameSpec(a) && old.Representor == rep:
 		return old, nil

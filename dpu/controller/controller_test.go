@@ -652,3 +652,21 @@ func TestLearnedRoutesReachDataplane(t *testing.T) {
 		t.Errorf("red imported blue's routes: %+v", red)
 	}
 }
+
+// An attachment id is owned by its node: neither Attach nor Sync from
+// another node may take it over.
+func TestAttachmentIDBelongsToItsNode(t *testing.T) {
+	e := newEnv(t)
+	b1 := store.Attachment{ID: "b1", Node: "node-b", Network: "red", VF: sriov.VF{PFIndex: 1, VFIndex: 0}, MAC: "02:00:00:00:0b:01"}
+	stored := e.attach(t, b1)
+	steal := att("b1", "node-a", "blue", 3, "02:00:00:00:0a:09")
+	if _, err := e.ctl.Attach(context.Background(), steal); controller.KindOf(err) != controller.AlreadyExists {
+		t.Fatalf("Attach of node-b's id from node-a: %v, want AlreadyExists", err)
+	}
+	if _, _, err := e.ctl.Sync(context.Background(), "node-a", 1, []store.Attachment{steal}); controller.KindOf(err) != controller.AlreadyExists {
+		t.Fatalf("Sync of node-b's id from node-a: %v, want AlreadyExists", err)
+	}
+	if got, ok := find(e.ctl.List(""), "b1"); !ok || !reflect.DeepEqual(got, stored) {
+		t.Fatalf("node-b's attachment changed: %+v, want %+v", got, stored)
+	}
+}

@@ -82,6 +82,9 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 	remote := map[string]map[netip.Addr]evpn.Candidate{}
 	flood := map[netip.Addr]bool{}
 	for _, r := range learned {
+		if !r.VTEP.Is4() {
+			continue // the VXLAN port is IPv4; an IPv6 VTEP is unreachable here
+		}
 		switch r.Type {
 		case evpn.InclusiveMulticast:
 			flood[r.VTEP] = true
@@ -111,7 +114,8 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 		if !w.Local {
 			// RFC 7432 section 15: the MAC moved; withdraw ours, follow theirs.
 			port.Moved = true
-			problems[a.ID] = fmt.Sprintf("MAC %s moved to VTEP %s (sequence %d > our %d)", a.MAC, w.VTEP, w.Seq, a.Seq)
+			problems[a.ID] = fmt.Sprintf("MAC %s moved to VTEP %s: its route (sequence %d, sticky %t) wins over ours (sequence %d) by RFC 7432 section 15",
+				a.MAC, w.VTEP, w.Seq, w.Sticky, a.Seq)
 			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: a.MAC, VTEP: w.VTEP})
 		} else {
 			routes = append(routes, macRoutes(n, a, vtep, exportRTs)...)

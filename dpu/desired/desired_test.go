@@ -499,3 +499,23 @@ func TestSeqForWinsMove(t *testing.T) {
 		t.Errorf("problems = %v, want none", out.Problems)
 	}
 }
+
+func TestComputeIgnoresIPv6VTEPs(t *testing.T) {
+	cfg, err := config.Parse([]byte(`node: n
+api: {listen: "unix:/x"}
+bgp: {asn: 65000, routerID: 198.18.0.11}
+vtep: {address: 198.18.0.11}
+networks: [{name: blue, vni: 10100}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v6 := netip.MustParseAddr("2001:db8::12")
+	out := Compute(Input{Config: cfg, Learned: []evpn.Route{
+		{Type: evpn.MACIP, RD: "198.18.0.12:1", MAC: "02:00:00:00:0b:01", VTEP: v6, VNI: 10100, RTs: []string{"65000:10100"}},
+		{Type: evpn.InclusiveMulticast, RD: "198.18.0.12:1", VTEP: v6, VNI: 10100, RTs: []string{"65000:10100"}},
+	}})
+	if n := out.Dataplane.Networks[0]; len(n.Remote) != 0 || len(n.Flood) != 0 {
+		t.Fatalf("IPv6 VTEP reached the IPv4 VXLAN dataplane: %+v", n)
+	}
+}
