@@ -36,7 +36,9 @@ func (s *Sriovnet) Representor(vf VF) (string, error) {
 	if vf.PFIndex > maxDPUPFIndex {
 		return "", fmt.Errorf("sriov: VF %s: PF index %d not supported on the DPU (sriovnet accepts 0 or 1)", vf, vf.PFIndex)
 	}
-	name, err := sriovnet.GetVfRepresentorDPU(
+	// GetVfRepresentorFromPortParams needs the controller number, which the
+	// legacy pf<N>vf<M> names lack; this call matches both name forms.
+	name, err := sriovnet.GetVfRepresentorDPU( //nolint:staticcheck // see above
 		strconv.FormatUint(uint64(vf.PFIndex), 10),
 		strconv.FormatUint(uint64(vf.VFIndex), 10),
 	)

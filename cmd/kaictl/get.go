@@ -163,7 +163,7 @@ func newResourceCommand(o *getOptions, r resource) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer conn.Close()
+			defer func() { _ = conn.Close() }()
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.root.timeout)
 			defer cancel()
 			return r.run(ctx, conn, o, cmd.OutOrStdout())

@@ -280,7 +280,10 @@ func TestAttachHappyPathAndIdempotence(t *testing.T) {
 			t.Errorf("unexpected type-2 route %v", r)
 		}
 	}
-	if !(!t2[0].IP.IsValid() && t2[1].IP == netip.MustParseAddr("100.64.1.1")) && !(!t2[1].IP.IsValid() && t2[0].IP == netip.MustParseAddr("100.64.1.1")) {
+	ip := netip.MustParseAddr("100.64.1.1")
+	macOnlyFirst := !t2[0].IP.IsValid() && t2[1].IP == ip
+	macOnlySecond := !t2[1].IP.IsValid() && t2[0].IP == ip
+	if !macOnlyFirst && !macOnlySecond {
 		t.Errorf("type-2 routes %v: want one MAC-only and one with 100.64.1.1", t2)
 	}
 	if l := e.ctl.List(""); len(l) != 1 || l[0].ID != req.ID {

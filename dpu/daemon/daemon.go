@@ -61,7 +61,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer dp.Close()
+	defer func() { _ = dp.Close() }() // disconnects only; flows stay
 	speaker := evpn.NewSpeaker(evpn.SpeakerConfig{
 		ASN: cfg.BGP.ASN, RouterID: cfg.BGP.RouterID, ListenPort: cfg.BGP.ListenPort, VTEP: cfg.VTEP.Address,
 		GracefulRestartSeconds: cfg.BGP.GracefulRestartSeconds,

@@ -3,7 +3,6 @@ package evpn
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -105,7 +104,7 @@ func fromPath(p *api.Path) (Route, error) {
 	case *bgp.EVPNMacIPAdvertisementRoute:
 		r.Type = MACIP
 		r.RD = d.RD.String()
-		r.MAC = net.HardwareAddr(d.MacAddress).String()
+		r.MAC = d.MacAddress.String()
 		if len(d.IPAddress) > 0 {
 			ip, _ := netip.AddrFromSlice(d.IPAddress)
 			if !ip.IsUnspecified() {

@@ -129,13 +129,14 @@ func (s *Store) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	defer os.Remove(tmp.Name())
+	// Removing the temp file after the rename fails harmlessly.
+	defer func() { _ = os.Remove(tmp.Name()) }()
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("write state: %w", err)
 	}
 	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close()
 		return fmt.Errorf("sync state: %w", err)
 	}
 	if err := tmp.Close(); err != nil {
@@ -144,9 +145,10 @@ func (s *Store) saveLocked() error {
 	if err := os.Rename(tmp.Name(), s.path); err != nil {
 		return fmt.Errorf("replace state: %w", err)
 	}
+	// Persist the rename itself.
 	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close()
 	}
 	return nil
 }
