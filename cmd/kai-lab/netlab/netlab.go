@@ -27,6 +27,88 @@ type Lab struct {
 	mu    sync.Mutex
 	nss   []string
 	procs []*Proc
+	// OnChange is called (with the lab unlocked) after every namespace or
+	// process is created, so a record of them can be persisted and a
+	// crashed run torn down later.
+	OnChange func(Record)
+}
+
+// Record lists what a lab created, for tearing it down from another process.
+type Record struct {
+	Namespaces []string     `json:"namespaces"`
+	Procs      []ProcRecord `json:"procs"`
+}
+
+// ProcRecord identifies a started process: by pid, checked against its
+// command line so a recycled pid is never killed.
+type ProcRecord struct {
+	Name string `json:"name"`
+	Pid  int    `json:"pid"`
+	Exe  string `json:"exe"`
+}
+
+// Record returns what the lab created so far.
+func (l *Lab) Record() Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := Record{Namespaces: slices.Clone(l.nss)}
+	for _, p := range l.procs {
+		r.Procs = append(r.Procs, ProcRecord{Name: p.Name, Pid: p.Pid(), Exe: p.exe})
+	}
+	return r
+}
+
+func (l *Lab) changed() {
+	if l.OnChange != nil {
+		l.OnChange(l.Record())
+	}
+}
+
+// Teardown stops the recorded processes (newest first, only if the pid still
+// runs the recorded program) and deletes the recorded namespaces. It is
+// idempotent: what is already gone is skipped.
+func Teardown(r Record) error {
+	for i := len(r.Procs) - 1; i >= 0; i-- {
+		p := r.Procs[i]
+		if !runs(p) {
+			continue
+		}
+		_ = syscall.Kill(p.Pid, syscall.SIGTERM)
+		deadline := time.Now().Add(5 * time.Second)
+		for runs(p) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if runs(p) {
+			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
+		}
+	}
+	var errs []error
+	for i := len(r.Namespaces) - 1; i >= 0; i-- {
+		ns := r.Namespaces[i]
+		if _, err := os.Stat(filepath.Join("/run/netns", ns)); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if _, err := Sh("ip", "netns", "del", ns); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runs reports whether pid is alive and still runs exe (not a zombie).
+func runs(p ProcRecord) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+	if err != nil {
+		return false
+	}
+	if _, rest, ok := strings.Cut(string(stat), ") "); ok && strings.HasPrefix(rest, "Z") {
+		return false
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid))
+	if err != nil {
+		return false
+	}
+	return strings.Contains(string(cmdline), p.Exe)
 }
 
 // New creates a lab whose namespaces are named Prefix+"-"+name and whose
@@ -61,6 +143,7 @@ func (l *Lab) AddNS(name string) (string, error) {
 	l.mu.Lock()
 	l.nss = append(l.nss, ns)
 	l.mu.Unlock()
+	l.changed()
 	if _, err := l.In(ns, "ip", "link", "set", "lo", "up"); err != nil {
 		return "", err
 	}
@@ -90,6 +173,7 @@ func (l *Lab) Veth(nsA, nameA, nsB, nameB string, mtu int) error {
 type Proc struct {
 	Name string
 	Log  string
+	exe  string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -106,6 +190,7 @@ func (l *Lab) Start(ns, name string, env []string, args ...string) (*Proc, error
 	if err != nil {
 		return nil, fmt.Errorf("log for %s: %w", name, err)
 	}
+	exe := filepath.Base(args[0])
 	if ns != "" {
 		args = append([]string{"ip", "netns", "exec", ns}, args...)
 	}
@@ -119,7 +204,7 @@ func (l *Lab) Start(ns, name string, env []string, args ...string) (*Proc, error
 		_ = f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &Proc{Name: name, Log: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &Proc{Name: name, Log: logPath, exe: exe, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		_ = f.Close()
@@ -128,7 +213,20 @@ func (l *Lab) Start(ns, name string, env []string, args ...string) (*Proc, error
 	l.mu.Lock()
 	l.procs = append(l.procs, p)
 	l.mu.Unlock()
+	l.changed()
 	return p, nil
+}
+
+// Proc returns the newest process started under name, or nil.
+func (l *Lab) Proc(name string) *Proc {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.procs) - 1; i >= 0; i-- {
+		if l.procs[i].Name == name {
+			return l.procs[i]
+		}
+	}
+	return nil
 }
 
 // Exited reports whether the process has ended.

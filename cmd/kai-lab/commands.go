@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
+	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+	"github.com/kai-dpu/kai/dpu/evpn"
+)
+
+const defaultStateDir = "/tmp/kai-lab"
+
+const usage = `Usage: kai-lab COMMAND [flags]
+
+Runs Kai on one machine with real BGP, OVS and VXLAN in network namespaces.
+Needs root. Uses only 198.18.0.0/15 and 100.64.0.0/10 inside namespaces it
+creates; the root namespace is never touched.
+
+Commands:
+  up           build the lab and attach every pod (error if one is running)
+  status       what runs: processes, BGP sessions, attachments and phases
+  exec POD -- CMD   run a command in a pod's namespace
+  ping-matrix  ping every pod from every pod; non-zero exit unless same-network
+               pairs reach each other and different-network pairs do not
+  down         remove every namespace, process and file of the lab (also after
+               a crash); succeeds when nothing runs
+  reflector    run a BGP l2vpn-evpn route reflector (used inside the lab)
+
+Run 'kai-lab COMMAND --help' for a command's flags.
+`
+
+// run dispatches a command and returns the exit code.
+func run(ctx context.Context, args []string, log *slog.Logger) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmds := map[string]func(context.Context, []string, io.Writer, *slog.Logger) error{
+		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "exec": cmdExec,
+		"ping-matrix": cmdPingMatrix, "reflector": cmdReflector,
+	}
+	f, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "kai-lab: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err := f(ctx, args[1:], os.Stdout, log); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "kai-lab %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(os.Stderr, "kai-lab %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func stateDirFlag(fs *flag.FlagSet) *string {
+	return fs.String("state-dir", defaultStateDir, "where the lab keeps its record, configs and logs")
+}
+
+func loadRunning(dir string) (*lab.State, error) {
+	s, ok, err := lab.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("no lab is running in %s (start one with `kai-lab up`)", dir)
+	}
+	return s, nil
+}
+
+func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab up", flag.ContinueOnError)
+	servers := fs.Int("servers", 2, "number of servers (each a host with a DPU)")
+	pods := fs.Int("pods-per-server", 2, "pods per server, spread over the networks")
+	dir := stateDirFlag(fs)
+	binDir := fs.String("bin-dir", "", "directory with kai-dpu and kai-lab (default: this binary's)")
+	fabric := fs.String("fabric", "gobgp", "route reflector: gobgp")
+	prefix := fs.String("prefix", "kai", "namespace name prefix (namespaces are PREFIX-server1, ...)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *fabric != "gobgp" {
+		return usageError{fmt.Errorf("--fabric %q: only gobgp is available so far", *fabric)}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, veths, OVS)")
+	}
+	if *binDir == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		*binDir = filepath.Dir(self)
+	}
+	start := time.Now()
+	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "lab up in %s: %d servers, %d pods, state in %s\n\n", time.Since(start).Round(100*time.Millisecond), len(s.Servers), len(s.Pods), s.Dir)
+	printTopology(out, s.State)
+	return nil
+}
+
+func printTopology(out io.Writer, s *lab.State) {
+	fmt.Fprintf(out, "fabric: route reflector %s (AS %d, iBGP, l2vpn-evpn)\n", lab.RRAddr, lab.ASN)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tDPU NAMESPACE\tVTEP\tKAI-DPU API")
+	for _, srv := range s.Servers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\tunix:%s\n", srv.Name, srv.NS, srv.Addr, srv.Socket)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POD\tSERVER\tNETWORK\tMAC\tIP\tVF -> REPRESENTOR")
+	for _, p := range s.Pods {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tpf0vf%d -> %s\n", p.Name, p.Server, p.Network, p.MAC, p.IP, p.VF, p.Rep)
+	}
+	_ = tw.Flush()
+}
+
+func cmdDown(_ context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab down", flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	s, ok, err := lab.Load(*dir)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		fmt.Fprintln(out, "no lab running")
+		return nil
+	}
+	if err := lab.Down(*dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "lab down: removed %d namespaces, stopped %d processes\n", len(s.Record.Namespaces), len(s.Record.Procs))
+	return nil
+}
+
+func cmdStatus(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab status", flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	s, err := loadRunning(*dir)
+	if err != nil {
+		return err
+	}
+	printTopology(out, s)
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tPID\tRUNNING")
+	for _, p := range s.Record.Procs {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", p.Pid))
+		fmt.Fprintf(tw, "%s\t%d\t%t\n", p.Name, p.Pid, err == nil)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(out)
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tBGP NEIGHBOR\tSTATE\tATTACHMENT\tPHASE")
+	for _, srv := range s.Servers {
+		conn, err := lab.Dial(&srv)
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		info, ierr := kaiv1.NewInspectClient(conn).GetInfo(cctx, &kaiv1.GetInfoRequest{})
+		list, lerr := kaiv1.NewAttachmentsClient(conn).List(cctx, &kaiv1.ListRequest{})
+		cancel()
+		_ = conn.Close()
+		if ierr != nil || lerr != nil {
+			fmt.Fprintf(tw, "%s\t-\tkai-dpu unreachable: %v\t\t\n", srv.Name, errors.Join(ierr, lerr))
+			continue
+		}
+		for _, p := range info.GetPeers() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\n", srv.Name, p.GetAddress(), p.GetState())
+		}
+		for _, a := range list.GetAttachments() {
+			fmt.Fprintf(tw, "%s\t\t\t%s\t%s\n", srv.Name, a.GetId(), strings.TrimPrefix(a.GetStatus().GetPhase().String(), "PHASE_"))
+		}
+	}
+	return tw.Flush()
+}
+
+func cmdExec(ctx context.Context, args []string, _ io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab exec", flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), "Usage: kai-lab exec [--state-dir DIR] POD -- CMD [ARGS...]") }
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	rest := fs.Args()
+	if len(rest) < 3 || rest[1] != "--" {
+		return usageError{errors.New("want POD -- CMD [ARGS...]")}
+	}
+	s, err := loadRunning(*dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range s.Pods {
+		if p.Name == rest[0] {
+			cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", p.NS}, rest[2:]...)...)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+			return cmd.Run()
+		}
+	}
+	return fmt.Errorf("no pod %q (see `kai-lab status`)", rest[0])
+}
+
+func cmdPingMatrix(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab ping-matrix", flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	s, err := loadRunning(*dir)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	table, ok := lab.FormatMatrix(s.Pods, s.PingMatrix(ctx))
+	fmt.Fprint(out, table)
+	fmt.Fprintf(out, "(%d pairs in %s)\n", len(s.Pods)*(len(s.Pods)-1), time.Since(start).Round(100*time.Millisecond))
+	if !ok {
+		return errors.New("ping matrix does not match the networks (FAIL: should reach; LEAK: must not)")
+	}
+	return nil
+}
+
+func cmdReflector(ctx context.Context, args []string, _ io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab reflector", flag.ContinueOnError)
+	asn := fs.Uint("asn", lab.ASN, "AS number (iBGP with the DPUs)")
+	rid := fs.String("router-id", "", "router id (IPv4), also the cluster id")
+	port := fs.Int("listen-port", 179, "BGP port")
+	clients := fs.String("clients", "", "comma-separated client addresses")
+	grTime := fs.Uint("graceful-restart", 120, "graceful restart time in seconds (helper for restarting DPUs)")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	id, err := netip.ParseAddr(*rid)
+	if err != nil || !id.Is4() {
+		return usageError{fmt.Errorf("--router-id: need an IPv4 address, got %q", *rid)}
+	}
+	var ns []evpn.Neighbor
+	for _, c := range strings.Split(*clients, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(c)
+		if err != nil {
+			return usageError{fmt.Errorf("--clients: %w", err)}
+		}
+		ns = append(ns, evpn.Neighbor{Address: a, ASN: uint32(*asn)})
+	}
+	if len(ns) == 0 {
+		return usageError{errors.New("--clients: at least one client address is required")}
+	}
+	rr := evpn.NewSpeaker(evpn.SpeakerConfig{
+		ASN: uint32(*asn), RouterID: id, ListenPort: int32(*port), VTEP: id,
+		RouteReflector: true, Passive: true, GracefulRestartSeconds: uint32(*grTime),
+	}, log)
+	if err := rr.Start(ctx, nil, ns); err != nil {
+		return err
+	}
+	log.Info("route reflector running", "routerID", id, "clients", len(ns))
+	<-ctx.Done()
+	return rr.Stop(context.Background())
+}

@@ -1,0 +1,422 @@
+// Package lab builds Kai's lab out of network namespaces on one machine:
+// per server a DPU namespace (its own OVS with the userspace datapath, and
+// kai-dpu), emulated VFs (veth pairs whose DPU end is named like a BlueField
+// representor) into pod namespaces, and a fabric namespace with a route
+// reflector joining the DPU uplinks. Only addresses from 198.18.0.0/15
+// (underlay) and 100.64.0.0/10 (pods) are used, only inside namespaces the
+// lab created; nothing in the root namespace changes.
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
+	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
+)
+
+// Addressing and identities of the lab.
+const (
+	RRAddr    = "198.18.0.1"
+	ASN       = 65000
+	stateFile = "lab.json"
+	underMTU  = 1600 // room for VXLAN's 50 bytes over the pods' 1500
+)
+
+// Networks are the lab's EVPN networks. All pods share one IP subnet, so
+// only L2 isolation keeps the networks apart: a ping across them failing
+// proves the VTEP separates them.
+var Networks = []Network{{Name: "blue", VNI: 10100}, {Name: "red", VNI: 10200}}
+
+// Network is an EVPN network of the lab.
+type Network struct {
+	Name string `json:"name"`
+	VNI  uint32 `json:"vni"`
+}
+
+// Options for Up.
+type Options struct {
+	Servers       int
+	PodsPerServer int
+	// StateDir holds the lab record, configs, logs and OVS databases.
+	StateDir string
+	// BinDir holds kai-dpu and kai-lab.
+	BinDir string
+	// Prefix names the namespaces (Prefix-dpu1, ...).
+	Prefix string
+}
+
+// Server is one server of the lab: its DPU namespace and kai-dpu.
+type Server struct {
+	Name     string `json:"name"`
+	Node     string `json:"node"`
+	NS       string `json:"ns"`
+	Addr     string `json:"addr"`
+	HWAddr   string `json:"hwaddr"`
+	OVSDir   string `json:"ovsDir"`
+	Socket   string `json:"socket"`
+	Config   string `json:"config"`
+	StateDir string `json:"stateDir"`
+}
+
+// Pod is a pod namespace with one emulated VF.
+type Pod struct {
+	Name    string `json:"name"`
+	NS      string `json:"ns"`
+	Server  string `json:"server"`
+	Network string `json:"network"`
+	MAC     string `json:"mac"`
+	IP      string `json:"ip"`
+	VF      uint32 `json:"vf"`
+	Rep     string `json:"representor"`
+}
+
+// State is what `up` built; it is persisted so other commands (and `down`
+// after a crash) find it.
+type State struct {
+	Dir     string        `json:"dir"`
+	Prefix  string        `json:"prefix"`
+	Servers []Server      `json:"servers"`
+	Pods    []Pod         `json:"pods"`
+	Record  netlab.Record `json:"record"`
+}
+
+// ErrRunning is returned by Up when a lab is already up in the state dir.
+var ErrRunning = errors.New("a lab is already running")
+
+// Load reads the state of a running lab; ok is false when none is up.
+func Load(dir string) (*State, bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read lab state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, false, fmt.Errorf("lab state %s is corrupt (remove it after checking `ip netns list`): %w", filepath.Join(dir, stateFile), err)
+	}
+	return &s, true, nil
+}
+
+func (s *State) save() error {
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(s.Dir, stateFile+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return fmt.Errorf("write lab state: %w", err)
+	}
+	return os.Rename(tmp, filepath.Join(s.Dir, stateFile))
+}
+
+// Down removes everything the lab recorded: processes (by pid), namespaces
+// (and with them every veth), then the state dir's lab record. With nothing
+// up it succeeds.
+func Down(dir string) error {
+	s, ok, err := Load(dir)
+	if err != nil || !ok {
+		return err
+	}
+	if err := netlab.Teardown(s.Record); err != nil {
+		return fmt.Errorf("lab down: %w", err)
+	}
+	return os.RemoveAll(s.Dir)
+}
+
+// Lab is a lab brought up by this process: its state plus the handles of
+// the processes it started, for tests that restart them.
+type Lab struct {
+	*State
+	nl     *netlab.Lab
+	binDir string
+}
+
+// Down tears the lab down.
+func (l *Lab) Down() error { return Down(l.Dir) }
+
+// RestartDPU stops a server's kai-dpu (SIGTERM, as systemd would) and starts
+// it again with the same config and state.
+func (l *Lab) RestartDPU(ctx context.Context, server string) error {
+	srv := l.Server(server)
+	if srv == nil {
+		return fmt.Errorf("no server %q", server)
+	}
+	if p := l.nl.Proc(srv.Name + "-kai-dpu"); p != nil {
+		p.Stop(10 * time.Second)
+	}
+	return StartDPU(ctx, l.nl, srv, l.binDir)
+}
+
+// Ofctl runs ovs-ofctl (OpenFlow 1.5, port numbers) on a server's br-kai.
+func (srv *Server) Ofctl(cmd string, args ...string) (string, error) {
+	return netlab.Sh(append([]string{"ovs-ofctl", "-O", "OpenFlow15", "--no-names", cmd, "unix:" + filepath.Join(srv.OVSDir, "br-kai.mgmt")}, args...)...)
+}
+
+// Up builds the lab and attaches every pod. On failure it tears down what
+// it built. It fails if a lab is already up in opts.StateDir.
+func Up(ctx context.Context, o Options) (*Lab, error) {
+	if _, ok, err := Load(o.StateDir); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, fmt.Errorf("%w in %s: run `kai-lab down --state-dir %s` first", ErrRunning, o.StateDir, o.StateDir)
+	}
+	if o.Servers < 1 || o.Servers > 200 {
+		return nil, fmt.Errorf("--servers must be 1..200, got %d", o.Servers)
+	}
+	if o.PodsPerServer < 1 || o.PodsPerServer > 15 {
+		return nil, fmt.Errorf("--pods-per-server must be 1..15, got %d", o.PodsPerServer)
+	}
+	nl, err := netlab.New(o.Prefix, o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &State{Dir: o.StateDir, Prefix: o.Prefix}
+	nl.OnChange = func(r netlab.Record) {
+		s.Record = r
+		_ = s.save()
+	}
+	if err := s.save(); err != nil {
+		return nil, err
+	}
+	if err := build(ctx, nl, s, o); err != nil {
+		if derr := Down(o.StateDir); derr != nil {
+			err = errors.Join(err, derr)
+		}
+		return nil, err
+	}
+	return &Lab{State: s, nl: nl, binDir: o.BinDir}, s.save()
+}
+
+func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
+	fab, err := nl.AddNS("fabric")
+	if err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "add", "br0", "mtu", fmt.Sprint(underMTU), "type", "bridge"},
+		{"ip", "addr", "add", RRAddr + "/24", "dev", "br0"},
+		{"ip", "link", "set", "br0", "up"},
+		// Segments entering a userspace datapath must carry full checksums.
+		{"ethtool", "-K", "br0", "tx", "off"},
+	} {
+		if _, err := nl.In(fab, args...); err != nil {
+			return err
+		}
+	}
+	var clients []string
+	for i := range o.Servers {
+		n := i + 1
+		srv := Server{
+			Name: fmt.Sprintf("server%d", n), Node: fmt.Sprintf("server%d", n),
+			Addr: fmt.Sprintf("198.18.0.%d", 10+n), HWAddr: fmt.Sprintf("02:18:00:00:00:%02x", 10+n),
+		}
+		clients = append(clients, srv.Addr)
+		s.Servers = append(s.Servers, srv)
+	}
+	if _, err := nl.Start(fab, "route-reflector", nil, filepath.Join(o.BinDir, "kai-lab"), "reflector",
+		"--router-id", RRAddr, "--asn", fmt.Sprint(ASN), "--clients", join(clients)); err != nil {
+		return err
+	}
+	for i := range s.Servers {
+		srv := &s.Servers[i]
+		if err := buildServer(nl, fab, srv, o); err != nil {
+			return fmt.Errorf("%s: %w", srv.Name, err)
+		}
+		for j := range o.PodsPerServer {
+			p := Pod{
+				Name: fmt.Sprintf("pod%d-%d", i+1, j+1), Server: srv.Name,
+				Network: Networks[j%len(Networks)].Name,
+				MAC:     fmt.Sprintf("02:00:00:00:%02x:%02x", i+1, j+1),
+				IP:      fmt.Sprintf("100.64.%d.%d", 1+i/16, (i%16)*16+j+1),
+				VF:      uint32(j), Rep: fmt.Sprintf("pf0vf%d", j),
+			}
+			if err := buildPod(nl, srv, &p); err != nil {
+				return fmt.Errorf("%s: %w", p.Name, err)
+			}
+			s.Pods = append(s.Pods, p)
+		}
+	}
+	if err := s.save(); err != nil {
+		return err
+	}
+	for i := range s.Servers {
+		if err := StartDPU(ctx, nl, &s.Servers[i], o.BinDir); err != nil {
+			return err
+		}
+	}
+	return s.AttachAll(ctx)
+}
+
+func buildServer(nl *netlab.Lab, fab string, srv *Server, o Options) error {
+	ns, err := nl.AddNS(srv.Name)
+	if err != nil {
+		return err
+	}
+	srv.NS = ns
+	fabEnd := fmt.Sprintf("up-%s", srv.Name)
+	if err := nl.Veth(ns, "up0", fab, fabEnd, underMTU); err != nil {
+		return err
+	}
+	if _, err := nl.In(fab, "ip", "link", "set", fabEnd, "master", "br0"); err != nil {
+		return err
+	}
+	if _, err := nl.In(fab, "ethtool", "-K", fabEnd, "tx", "off"); err != nil {
+		return err
+	}
+	ovs, err := nl.StartOVS(ns, srv.Name+"-ovs")
+	if err != nil {
+		return err
+	}
+	srv.OVSDir = ovs.Dir
+	if err := ovs.Underlay("up0", srv.Addr+"/24", srv.HWAddr, underMTU); err != nil {
+		return err
+	}
+	srv.Socket = filepath.Join(o.StateDir, srv.Name+"-dpu.sock")
+	srv.Config = filepath.Join(o.StateDir, srv.Name+"-dpu.yaml")
+	srv.StateDir = filepath.Join(o.StateDir, srv.Name+"-dpu-state")
+	return os.WriteFile(srv.Config, []byte(dpuConfig(srv)), 0o644)
+}
+
+func dpuConfig(srv *Server) string {
+	nets := ""
+	for _, n := range Networks {
+		nets += fmt.Sprintf("  - {name: %s, vni: %d}\n", n.Name, n.VNI)
+	}
+	return fmt.Sprintf(`# kai-dpu config written by kai-lab for %s
+node: %s
+stateDir: %s
+api: {listen: "unix:%s"}
+bgp:
+  asn: %d
+  routerID: %s
+  neighbors: [{address: %s, asn: %d}]
+  initialSyncSeconds: 10
+vtep: {address: %s}
+dataplane:
+  backend: ovs
+  ovs: {db: "unix:%s", runDir: %s, bridge: br-kai, datapathType: netdev}
+representors: emulated
+networks:
+%s`, srv.Name, srv.Node, srv.StateDir, srv.Socket, ASN, srv.Addr, RRAddr, ASN, srv.Addr,
+		filepath.Join(srv.OVSDir, "db.sock"), srv.OVSDir, nets)
+}
+
+func buildPod(nl *netlab.Lab, srv *Server, p *Pod) error {
+	ns, err := nl.AddNS(p.Name)
+	if err != nil {
+		return err
+	}
+	p.NS = ns
+	if err := nl.Veth(srv.NS, p.Rep, ns, "eth0", 1500); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "set", "eth0", "address", p.MAC},
+		{"ip", "addr", "add", p.IP + "/16", "dev", "eth0"},
+		// Packets enter the userspace datapath through AF_PACKET with
+		// partial checksums; a real VF has no such problem.
+		{"ethtool", "-K", "eth0", "tx", "off"},
+	} {
+		if _, err := nl.In(ns, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StartDPU starts kai-dpu for a server and waits for its API.
+func StartDPU(ctx context.Context, nl *netlab.Lab, srv *Server, binDir string) error {
+	p, err := nl.Start(srv.NS, srv.Name+"-kai-dpu", nil, filepath.Join(binDir, "kai-dpu"), "--config", srv.Config, "--log-level", "debug")
+	if err != nil {
+		return err
+	}
+	conn, err := Dial(srv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	insp := kaiv1.NewInspectClient(conn)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if p.Exited() {
+			return fmt.Errorf("kai-dpu on %s exited:\n%s", srv.Name, p.Tail(2000))
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := insp.GetInfo(cctx, &kaiv1.GetInfoRequest{})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("kai-dpu on %s not answering: %w", srv.Name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Dial connects to a server's kai-dpu API.
+func Dial(srv *Server) (*grpc.ClientConn, error) {
+	return grpc.NewClient("unix:"+srv.Socket, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// Attachment is the attachment of pod p.
+func (p Pod) Attachment(node string) *kaiv1.Attachment {
+	return &kaiv1.Attachment{
+		Id: node + "/" + p.Name + "-uid/net1", Node: node, Network: p.Network,
+		Pod: &kaiv1.Pod{Namespace: "default", Name: p.Name, Uid: p.Name + "-uid"},
+		Vf:  &kaiv1.VF{PfIndex: 0, VfIndex: p.VF, PciAddress: fmt.Sprintf("0000:03:%02x.%d", p.VF/8, p.VF%8)},
+		Mac: p.MAC, Ips: []string{p.IP},
+	}
+}
+
+// Server returns the server of a pod.
+func (s *State) Server(name string) *Server {
+	for i := range s.Servers {
+		if s.Servers[i].Name == name {
+			return &s.Servers[i]
+		}
+	}
+	return nil
+}
+
+// AttachAll attaches every pod through its DPU's API and waits for Ready.
+func (s *State) AttachAll(ctx context.Context) error {
+	for _, p := range s.Pods {
+		srv := s.Server(p.Server)
+		conn, err := Dial(srv)
+		if err != nil {
+			return err
+		}
+		resp, err := kaiv1.NewAttachmentsClient(conn).Attach(ctx, &kaiv1.AttachRequest{Attachment: p.Attachment(srv.Node)})
+		_ = conn.Close()
+		if err != nil {
+			return fmt.Errorf("attach %s: %w", p.Name, err)
+		}
+		if ph := resp.GetAttachment().GetStatus().GetPhase(); ph != kaiv1.Phase_PHASE_READY {
+			return fmt.Errorf("attach %s: %s: %s", p.Name, ph, resp.GetAttachment().GetStatus().GetReason())
+		}
+	}
+	return nil
+}
+
+func join(ss []string) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += ","
+		}
+		out += s
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
+)
+
+// PingResult is one pair of the ping matrix.
+type PingResult struct {
+	From, To string
+	Want     bool // same network
+	Got      bool
+}
+
+// PingMatrix pings every pod from every pod. Same-network pairs must reach
+// each other, different-network pairs must not. Pairs run concurrently,
+// at most 8 at a time.
+func (s *State) PingMatrix(ctx context.Context) []PingResult {
+	var out []PingResult
+	for _, a := range s.Pods {
+		for _, b := range s.Pods {
+			if a.Name != b.Name {
+				out = append(out, PingResult{From: a.Name, To: b.Name, Want: a.Network == b.Network})
+			}
+		}
+	}
+	byName := map[string]Pod{}
+	for _, p := range s.Pods {
+		byName[p.Name] = p
+	}
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range out {
+		wg.Add(1)
+		go func(r *PingResult) {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			r.Got = Reach(ctx, byName[r.From], byName[r.To].IP, r.Want)
+		}(&out[i])
+	}
+	wg.Wait()
+	return out
+}
+
+// Reach pings ip from pod. When reaching is expected it retries (the first
+// packet waits for ARP through the fabric); otherwise two probes decide.
+func Reach(ctx context.Context, from Pod, ip string, expect bool) bool {
+	tries := 1
+	if expect {
+		tries = 5
+	}
+	for range tries {
+		if ctx.Err() != nil {
+			return false
+		}
+		if _, err := netlab.Sh("ip", "netns", "exec", from.NS, "ping", "-c", "2", "-W", "1", "-i", "0.2", ip); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// FormatMatrix renders results as a table and reports whether all matched.
+func FormatMatrix(pods []Pod, rs []PingResult) (string, bool) {
+	ok := true
+	got := map[[2]string]PingResult{}
+	for _, r := range rs {
+		got[[2]string{r.From, r.To}] = r
+		ok = ok && r.Got == r.Want
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-10s", "from\\to")
+	for _, p := range pods {
+		fmt.Fprintf(&b, " %-10s", p.Name)
+	}
+	b.WriteString("\n")
+	for _, a := range pods {
+		fmt.Fprintf(&b, "%-10s", a.Name)
+		for _, c := range pods {
+			cell := "-"
+			if r, found := got[[2]string{a.Name, c.Name}]; found {
+				switch {
+				case r.Got && r.Want:
+					cell = "ok"
+				case !r.Got && !r.Want:
+					cell = "blocked"
+				case r.Got:
+					cell = "LEAK"
+				default:
+					cell = "FAIL"
+				}
+			}
+			fmt.Fprintf(&b, " %-10s", cell)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("ok: same network reaches; blocked: other network cannot (both expected)\n")
+	return b.String(), ok
+}
