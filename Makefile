@@ -45,10 +45,11 @@ lint: $(LINT) ## golangci-lint (pinned) incl. gofmt/goimports, and go vet
 bench: ## benchmarks; figures are ratios against the anchor measured in the same run
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./offload/ovs/ ./dpu/desired/
 
-demo: build ## the lab: two DPUs, a route reflector, pods on two networks, real packets
-	sudo -n true 2>/dev/null || [ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces)"; exit 1; }
+demo: ## the lab: two DPUs, a route reflector, pods on two networks, real packets (root)
+	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, OVS): sudo make demo"; exit 1; }
 	./hack/install-prereqs.sh
-	bin/kai-lab demo
+	$(MAKE) --no-print-directory build
+	./hack/demo.sh
 
 clean:
 	rm -rf bin

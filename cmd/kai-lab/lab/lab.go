@@ -255,7 +255,56 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 			return err
 		}
 	}
-	return s.AttachAll(ctx)
+	if err := s.AttachAll(ctx); err != nil {
+		return err
+	}
+	return s.WaitConverged(ctx)
+}
+
+// WaitConverged waits until every DPU has learned the type-2 MAC routes of
+// every pod on the other servers and their type-3 routes.
+func (s *State) WaitConverged(ctx context.Context) error {
+	for _, srv := range s.Servers {
+		want := map[string]bool{}
+		for _, p := range s.Pods {
+			if p.Server != srv.Name {
+				want[p.MAC] = true
+			}
+		}
+		conn, err := Dial(&srv)
+		if err != nil {
+			return err
+		}
+		insp := kaiv1.NewInspectClient(conn)
+		missing := -1
+		for missing != 0 {
+			if ctx.Err() != nil {
+				_ = conn.Close()
+				return fmt.Errorf("%s learned all but %d remote MACs before the deadline: %w", srv.Name, missing, ctx.Err())
+			}
+			rs, err := insp.ListRoutes(ctx, &kaiv1.ListRoutesRequest{})
+			if err == nil {
+				missing = len(want)
+				vteps := map[string]bool{}
+				for _, r := range rs.GetRoutes() {
+					if !r.GetLocal() && want[r.GetMac()] && r.GetIp() == "" {
+						missing--
+					}
+					if !r.GetLocal() && r.GetType() == "inclusive-multicast" {
+						vteps[r.GetVtep()] = true
+					}
+				}
+				if len(vteps) < len(s.Servers)-1 {
+					missing = max(missing, 1)
+				}
+			}
+			if missing != 0 {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		_ = conn.Close()
+	}
+	return nil
 }
 
 func buildServer(nl *netlab.Lab, fab string, srv *Server, o Options) error {

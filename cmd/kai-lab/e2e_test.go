@@ -1,0 +1,102 @@
+package main
+
+// Runs the kai-lab binary as a user would: up, status, exec, ping-matrix,
+// up again (an error), down, down again; then checks nothing is left.
+// Needs root and the lab's packages (hack/install-prereqs.sh).
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLabUpPingMatrixDown(t *testing.T) {
+	if testing.Short() || os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the lab end-to-end test must run in CI (as root)")
+		}
+		t.Skip("needs root (network namespaces, OVS) and not -short; run `sudo make test`")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	for _, cmd := range []string{"kai-dpu", "kai-lab"} {
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "github.com/kai-dpu/kai/cmd/"+cmd).CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", cmd, err, out)
+		}
+	}
+	state := filepath.Join(dir, "lab")
+	prefix := fmt.Sprintf("kle%d", os.Getpid()%100000)
+	labCmd := func(args ...string) (string, int) {
+		out, err := exec.Command(filepath.Join(bin, "kai-lab"), args...).CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	t.Cleanup(func() { labCmd("down", "--state-dir", state) })
+
+	out, code := labCmd("up", "--servers", "2", "--pods-per-server", "2", "--state-dir", state, "--prefix", prefix)
+	if code != 0 {
+		t.Fatalf("up: exit %d\n%s", code, out)
+	}
+	var rec struct {
+		Record struct {
+			Namespaces []string `json:"namespaces"`
+			Procs      []struct {
+				Pid int    `json:"pid"`
+				Exe string `json:"exe"`
+			} `json:"procs"`
+		} `json:"record"`
+	}
+	data, err := os.ReadFile(filepath.Join(state, "lab.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Record.Namespaces) != 7 || len(rec.Record.Procs) != 7 {
+		t.Fatalf("lab record: %d namespaces, %d processes; want 7 and 7", len(rec.Record.Namespaces), len(rec.Record.Procs))
+	}
+
+	if out, code := labCmd("up", "--state-dir", state, "--prefix", prefix); code == 0 || !strings.Contains(out, "already running") {
+		t.Fatalf("up on a running lab: exit %d, want an error saying so:\n%s", code, out)
+	}
+	if out, code := labCmd("status", "--state-dir", state); code != 0 || strings.Count(out, "READY") != 4 || strings.Count(out, "ESTABLISHED") != 2 {
+		t.Fatalf("status: exit %d, want 4 READY attachments and 2 ESTABLISHED sessions:\n%s", code, out)
+	}
+	if out, code := labCmd("exec", "--state-dir", state, "pod1-1", "--", "ip", "-br", "addr", "show", "eth0"); code != 0 || !strings.Contains(out, "100.64.1.1/16") {
+		t.Fatalf("exec: exit %d:\n%s", code, out)
+	}
+	if out, code := labCmd("ping-matrix", "--state-dir", state); code != 0 || strings.Count(out, " ok ") < 2 || strings.Contains(out, "LEAK") || strings.Contains(out, "FAIL") {
+		t.Fatalf("ping-matrix: exit %d:\n%s", code, out)
+	}
+	if out, code := labCmd("down", "--state-dir", state); code != 0 {
+		t.Fatalf("down: exit %d\n%s", code, out)
+	}
+	if out, code := labCmd("down", "--state-dir", state); code != 0 || !strings.Contains(out, "no lab running") {
+		t.Fatalf("second down: exit %d\n%s", code, out)
+	}
+	for _, ns := range rec.Record.Namespaces {
+		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
+			t.Errorf("namespace %s left behind", ns)
+		}
+	}
+	for _, p := range rec.Record.Procs {
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid)); err == nil && !strings.Contains(string(stat), ") Z") {
+			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid)); strings.Contains(string(cmd), p.Exe) {
+				t.Errorf("process %s (pid %d) left running", p.Exe, p.Pid)
+			}
+		}
+	}
+	if _, err := os.Stat(state); err == nil {
+		t.Errorf("state dir %s left behind", state)
+	}
+}
