@@ -673,3 +673,61 @@ func TestAttachmentIDBelongsToItsNode(t *testing.T) {
 		t.Fatalf("node-b's attachment changed: %+v, want %+v", got, stored)
 	}
 }
+
+// Reload applies networks as a diff and refuses fields that need a restart.
+func TestReload(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.attach(t, att("r1", "node-a", "red", 0, "02:00:00:00:0a:01"))
+	e.attach(t, att("b1", "node-a", "blue", 1, "02:00:00:00:0a:02"))
+	parse := func(y string) *config.Config {
+		t.Helper()
+		c, err := config.Parse([]byte(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	withGreen := strings.Replace(testConfig, "  - name: red\n    vni: 10200\n", "  - name: red\n    vni: 10200\n  - name: green\n    vni: 10300\n", 1)
+	if err := e.ctl.Reload(ctx, parse(withGreen)); err != nil {
+		t.Fatalf("adding a network: %v", err)
+	}
+	waitFor(t, "green in the dataplane, blue and red untouched", func() bool {
+		st := e.dp.Last()
+		return len(st.Networks) == 3 && len(network(st, "blue").Ports) == 1 && len(network(st, "red").Ports) == 1
+	})
+
+	noRed := strings.Replace(withGreen, "  - name: red\n    vni: 10200\n", "", 1)
+	if err := e.ctl.Reload(ctx, parse(noRed)); err != nil {
+		t.Fatalf("removing a network: %v", err)
+	}
+	waitFor(t, "red's flows and routes gone", func() bool {
+		for _, n := range e.dp.Last().Networks {
+			if n.Name == "red" {
+				return false
+			}
+		}
+		for _, r := range e.spk.Routes() {
+			if r.VNI == 10200 {
+				return false
+			}
+		}
+		return true
+	})
+	if a, _ := find(e.ctl.List(""), "r1"); a.Status.Phase != store.Error || !strings.Contains(a.Status.Reason, "not configured") {
+		t.Errorf("attachment of the removed network: %+v, want Error naming the missing network", a.Status)
+	}
+	if a, _ := find(e.ctl.List(""), "b1"); a.Status.Phase != store.Ready {
+		t.Errorf("blue's attachment disturbed by the reload: %+v", a.Status)
+	}
+
+	before := e.ctl.Config()
+	bad := strings.Replace(noRed, "asn: 65001", "asn: 65002", 1)
+	err := e.ctl.Reload(ctx, parse(bad))
+	if err == nil || !strings.Contains(err.Error(), "bgp.asn: changing it needs a restart") {
+		t.Fatalf("changing the ASN on reload: %v, want a rejection naming bgp.asn", err)
+	}
+	if e.ctl.Config() != before {
+		t.Fatal("a rejected reload replaced the running config")
+	}
+}
