@@ -6,6 +6,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -33,7 +34,8 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 	labCmd := func(args ...string) (string, int) {
 		out, err := exec.Command(filepath.Join(bin, "kai-lab"), args...).CombinedOutput()
 		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		} else if err != nil {
 			t.Fatal(err)
