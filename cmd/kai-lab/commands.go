@@ -77,6 +77,17 @@ func stateDirFlag(fs *flag.FlagSet) *string {
 	return fs.String("state-dir", defaultStateDir, "where the lab keeps its record, configs and logs")
 }
 
+// parseRunning parses a command that only takes --state-dir and loads the
+// running lab.
+func parseRunning(name string, args []string) (*lab.State, error) {
+	fs := flag.NewFlagSet("kai-lab "+name, flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err}
+	}
+	return loadRunning(*dir)
+}
+
 func loadRunning(dir string) (*lab.State, error) {
 	s, ok, err := lab.Load(dir)
 	if err != nil {
@@ -163,12 +174,7 @@ func cmdDown(_ context.Context, args []string, out io.Writer, _ *slog.Logger) er
 }
 
 func cmdStatus(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
-	fs := flag.NewFlagSet("kai-lab status", flag.ContinueOnError)
-	dir := stateDirFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	s, err := loadRunning(*dir)
+	s, err := parseRunning("status", args)
 	if err != nil {
 		return err
 	}
@@ -234,12 +240,7 @@ func cmdExec(ctx context.Context, args []string, _ io.Writer, _ *slog.Logger) er
 }
 
 func cmdPingMatrix(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
-	fs := flag.NewFlagSet("kai-lab ping-matrix", flag.ContinueOnError)
-	dir := stateDirFlag(fs)
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	s, err := loadRunning(*dir)
+	s, err := parseRunning("ping-matrix", args)
 	if err != nil {
 		return err
 	}

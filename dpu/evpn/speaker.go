@@ -206,20 +206,19 @@ func (s *Speaker) applyPathLocked(p *api.Path) {
 func (s *Speaker) Learned() []Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Route, 0, len(s.learned))
-	for _, r := range s.learned {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
-	return out
+	return sortedRoutes(s.learned)
 }
 
 // Originated returns the routes we advertise, sorted by key.
 func (s *Speaker) Originated() []Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Route, 0, len(s.local))
-	for _, r := range s.local {
+	return sortedRoutes(s.local)
+}
+
+func sortedRoutes(m map[string]Route) []Route {
+	out := make([]Route, 0, len(m))
+	for _, r := range m {
 		out = append(out, r)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
