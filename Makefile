@@ -28,7 +28,7 @@ generate: ## protobuf (protoc + pinned plugins from go.mod) and OVSDB models (li
 	$(GO) build -o $(TOOLS)/protoc-gen-go google.golang.org/protobuf/cmd/protoc-gen-go
 	$(GO) build -o $(TOOLS)/protoc-gen-go-grpc google.golang.org/grpc/cmd/protoc-gen-go-grpc
 	protoc -I api --go_out=api --go_opt=paths=source_relative \
-		--go-grpc_out=api --go-grpc_opt=paths=source_relative api/kai/v1/kai.proto
+		--go-grpc_out=api --go-grpc_opt=paths=source_relative api/kai/v1/kai.proto api/kai/v1/host.proto
 	cd offload/ovs/vswitchd && $(GO) tool modelgen -p vswitchd -o . vswitch.ovsschema
 
 check-generate: generate ## fails if generated code differs from what is committed

@@ -252,8 +252,8 @@ func (c *Config) Validate() error {
 	switch c.Dataplane.Backend {
 	case "ovs":
 		o := c.Dataplane.OVS
-		if !strings.HasPrefix(o.DB, "unix:") && !strings.HasPrefix(o.DB, "tcp:") && !strings.HasPrefix(o.DB, "ssl:") {
-			bad("dataplane.ovs.db", "must start with unix:, tcp: or ssl:, got %q", o.DB)
+		if !strings.HasPrefix(o.DB, "unix:") && !strings.HasPrefix(o.DB, "tcp:") {
+			bad("dataplane.ovs.db", "must start with unix: or tcp: (ssl: is not supported yet), got %q", o.DB)
 		}
 		if !validIfName(o.Bridge) {
 			bad("dataplane.ovs.bridge", "must be a valid interface name (1-15 chars, no '/' or spaces), got %q", o.Bridge)

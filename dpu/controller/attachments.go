@@ -197,6 +197,9 @@ func (c *Controller) Reload(ctx context.Context, next *config.Config) error {
 	same("dataplane", cur.Dataplane, next.Dataplane)
 	same("stateDir", cur.StateDir, next.StateDir)
 	same("representors", cur.Representors, next.Representors)
+	same("metrics", cur.Metrics, next.Metrics)
+	same("bgp.gracefulRestartSeconds", cur.BGP.GracefulRestartSeconds, next.BGP.GracefulRestartSeconds)
+	same("bgp.initialSyncSeconds", cur.BGP.InitialSyncSeconds, next.BGP.InitialSyncSeconds)
 	if len(errs) > 0 {
 		return fmt.Errorf("config reload rejected: %w", errors.Join(errs...))
 	}

@@ -310,6 +310,16 @@ func (c *Controller) publish(ev Event) {
 	}
 }
 
+// Ready reports whether a reconcile has succeeded and the last one did.
+func (c *Controller) Ready() error {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.applied == 0 {
+		return errors.New("no reconcile has completed yet")
+	}
+	return c.lastErr
+}
+
 // Last returns the most recent desired state and reconcile error.
 func (c *Controller) Last() (desired.Output, error) {
 	c.rmu.Lock()

@@ -67,7 +67,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ok := 0.0
-	if _, err := c.ctl.Last(); err == nil {
+	if c.ctl.Ready() == nil {
 		ok = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, ok)
@@ -80,7 +80,7 @@ func serveMetrics(addr string, ctl *controller.Controller, sp *evpn.Speaker, err
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if _, err := ctl.Last(); err != nil {
+		if err := ctl.Ready(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
