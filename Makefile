@@ -3,7 +3,9 @@ GO        ?= go
 TOOLS     := $(CURDIR)/.tools
 LINT      := $(TOOLS)/golangci-lint
 LINT_VERSION := v2.6.2
-CMDS      := kai-dpu kaictl kai-lab
+CMDS      := kai-dpu kaictl kai-lab kai-host kai-cni
+# Reference CNI plugins the lab chains kai-cni after (versions pinned in go.mod).
+CNI_PLUGINS := github.com/containernetworking/plugins/plugins/main/host-device github.com/containernetworking/plugins/plugins/ipam/static
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 export PATH := $(TOOLS):$(PATH)
@@ -15,6 +17,7 @@ all: build
 build: ## binaries into bin/, and kai-dpu for the DPU's Arm cores into bin/linux-arm64/
 	@mkdir -p bin bin/linux-arm64
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
+	$(GO) build -o bin/ $(CNI_PLUGINS)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(LDFLAGS)' -o bin/linux-arm64/ ./cmd/kai-dpu ./cmd/kaictl
 
 test: check-generate lint ## everything CI checks: generated code, lint, unit and integration tests

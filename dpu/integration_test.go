@@ -70,7 +70,7 @@ func upLab(t *testing.T, servers, pods int) *lab.Lab {
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{
 		Servers: servers, PodsPerServer: pods, BinDir: bin,
-		StateDir: filepath.Join(dir, "lab"), Prefix: fmt.Sprintf("kit%d", os.Getpid()%100000),
+		StateDir: filepath.Join(dir, "lab"), Prefix: fmt.Sprintf("kit%d", os.Getpid()%100000), Direct: true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 			{"malformed IP", func(a *kaiv1.Attachment) { a.Id, a.Ips = "x2", []string{"100.64.1.300"} }, codes.InvalidArgument},
 			{"malformed id", func(a *kaiv1.Attachment) { a.Id = "has space" }, codes.InvalidArgument},
 			{"malformed VNI-less network name", func(a *kaiv1.Attachment) { a.Id, a.Network = "x7", "" }, codes.InvalidArgument},
-			{"unknown network", func(a *kaiv1.Attachment) { a.Id, a.Network = "x3", "green" }, codes.NotFound},
+			{"unknown network", func(a *kaiv1.Attachment) { a.Id, a.Network = "x3", "purple" }, codes.NotFound},
 			{"VF without representor", func(a *kaiv1.Attachment) { a.Id, a.Vf.VfIndex, a.Mac = "x4", 7, "02:00:00:00:0a:77" }, codes.NotFound},
 			{"VF attached under another id", func(a *kaiv1.Attachment) { a.Id, a.Mac = "x5", "02:00:00:00:0a:55" }, codes.AlreadyExists},
 			{"MAC in use in the network", func(a *kaiv1.Attachment) { a.Id, a.Vf.VfIndex = "x6", 1 }, codes.FailedPrecondition},

@@ -15,6 +15,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
 	"github.com/kai-dpu/kai/dpu/evpn"
@@ -36,6 +39,9 @@ Commands:
                pairs reach each other and different-network pairs do not
   down         remove every namespace, process and file of the lab (also after
                a crash); succeeds when nothing runs
+  cni --pod POD add|del|check|status|gc
+               run the pod's CNI chain (host-device + kai-cni) through libcni
+               in its server's host namespace, as the container runtime would
   reflector    run a BGP l2vpn-evpn route reflector (used inside the lab)
 
 Run 'kai-lab COMMAND --help' for a command's flags.
@@ -53,6 +59,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) int {
 	cmds := map[string]func(context.Context, []string, io.Writer, *slog.Logger) error{
 		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "exec": cmdExec,
 		"ping-matrix": cmdPingMatrix, "reflector": cmdReflector,
+		"cni": cmdCNI, "cni-status": cmdCNIStatus,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
@@ -107,6 +114,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	binDir := fs.String("bin-dir", "", "directory with kai-dpu and kai-lab (default: this binary's)")
 	fabric := fs.String("fabric", "gobgp", "route reflector: gobgp")
 	prefix := fs.String("prefix", "kai", "namespace name prefix (namespaces are PREFIX-server1, ...)")
+	direct := fs.Bool("direct", false, "no host agents: attach pods through the DPU API instead of kai-host + CNI")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -126,7 +134,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	start := time.Now()
 	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix})
+	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct})
 	if err != nil {
 		return err
 	}
@@ -292,4 +300,66 @@ func cmdReflector(ctx context.Context, args []string, _ io.Writer, log *slog.Log
 	log.Info("route reflector running", "routerID", id, "clients", len(ns))
 	<-ctx.Done()
 	return rr.Stop(context.Background())
+}
+
+func cmdCNI(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab cni", flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	pod := fs.String("pod", "", "pod name")
+	conf := fs.String("conflist", "", "use this conflist file instead of the pod's")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *pod == "" || fs.NArg() != 1 {
+		return usageError{errors.New("want --pod POD add|del|check|status|gc")}
+	}
+	s, err := loadRunning(*dir)
+	if err != nil {
+		return err
+	}
+	var raw []byte
+	if *conf != "" {
+		if raw, err = os.ReadFile(*conf); err != nil {
+			return err
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	res, err := lab.RunCNI(cctx, s, filepath.Dir(self), *pod, fs.Arg(0), raw)
+	if err != nil {
+		return err
+	}
+	if res != "" {
+		fmt.Fprintln(out, res)
+	}
+	return nil
+}
+
+// cmdCNIStatus asks kai-host whether it is ready (used to wait for it).
+func cmdCNIStatus(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab cni-status", flag.ContinueOnError)
+	sock := fs.String("socket", "", "kai-host socket")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	conn, err := grpc.NewClient("unix://"+*sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := kaiv1.NewHostClient(conn).Status(cctx, &kaiv1.HostStatusRequest{})
+	if err != nil {
+		return err
+	}
+	if !st.GetReady() {
+		return errors.New(st.GetReason())
+	}
+	fmt.Fprintf(out, "ready (DPU boot id %s)\n", st.GetDpuBootId())
+	return nil
 }

@@ -34,7 +34,10 @@ func (s *Server) GetInfo(ctx context.Context, _ *kaiv1.GetInfoRequest) (*kaiv1.I
 }
 
 // ListNetworks implements kai.v1.Inspect.
-func (s *Server) ListNetworks(context.Context, *kaiv1.ListNetworksRequest) (*kaiv1.ListNetworksResponse, error) {
+func (s *Server) ListNetworks(ctx context.Context, _ *kaiv1.ListNetworksRequest) (*kaiv1.ListNetworksResponse, error) {
+	if err := operatorOnly(ctx); err != nil {
+		return nil, grpcError(err)
+	}
 	cfg := s.ctl.Config()
 	last, _ := s.ctl.Last()
 	byVNI := map[uint32]offload.Network{}
@@ -59,7 +62,10 @@ func (s *Server) ListNetworks(context.Context, *kaiv1.ListNetworksRequest) (*kai
 
 // ListRoutes implements kai.v1.Inspect: originated and learned routes, with
 // the RFC 7432 winner per MAC marked as the dataplane follows it.
-func (s *Server) ListRoutes(_ context.Context, r *kaiv1.ListRoutesRequest) (*kaiv1.ListRoutesResponse, error) {
+func (s *Server) ListRoutes(ctx context.Context, r *kaiv1.ListRoutesRequest) (*kaiv1.ListRoutesResponse, error) {
+	if err := operatorOnly(ctx); err != nil {
+		return nil, grpcError(err)
+	}
 	cfg := s.ctl.Config()
 	last, _ := s.ctl.Last()
 	type key struct {
@@ -121,6 +127,9 @@ func (s *Server) ListRoutes(_ context.Context, r *kaiv1.ListRoutesRequest) (*kai
 
 // ListFlows implements kai.v1.Inspect: what is programmed, read back.
 func (s *Server) ListFlows(ctx context.Context, r *kaiv1.ListFlowsRequest) (*kaiv1.ListFlowsResponse, error) {
+	if err := operatorOnly(ctx); err != nil {
+		return nil, grpcError(err)
+	}
 	d, err := s.dp.Dump(ctx)
 	if err != nil {
 		return nil, grpcError(err)

@@ -67,6 +67,9 @@ func grpcError(err error) error {
 // Attach implements kai.v1.Attachments.
 func (s *Server) Attach(ctx context.Context, r *kaiv1.AttachRequest) (*kaiv1.AttachResponse, error) {
 	a, err := fromProto(r.GetAttachment())
+	if err == nil {
+		err = authorizeAttachment(ctx, s.ctl.Config(), a)
+	}
 	if err != nil {
 		return nil, grpcError(err)
 	}
@@ -79,14 +82,34 @@ func (s *Server) Attach(ctx context.Context, r *kaiv1.AttachRequest) (*kaiv1.Att
 
 // Detach implements kai.v1.Attachments.
 func (s *Server) Detach(ctx context.Context, r *kaiv1.DetachRequest) (*kaiv1.DetachResponse, error) {
+	if a, ok := s.ctl.Get(r.GetId()); ok {
+		if err := authorizeNode(ctx, s.ctl.Config(), a.Node); err != nil {
+			return nil, grpcError(err)
+		}
+	} else if err := authorizeNode(ctx, s.ctl.Config(), callerNode(ctx)); err != nil {
+		return nil, grpcError(err)
+	}
 	return &kaiv1.DetachResponse{}, grpcError(s.ctl.Detach(ctx, r.GetId()))
+}
+
+// callerNode is the authenticated caller's node, so an unknown id is still
+// subject to the host being allowed at all.
+func callerNode(ctx context.Context) string {
+	who, _ := caller(ctx)
+	return who
 }
 
 // Sync implements kai.v1.Attachments.
 func (s *Server) Sync(ctx context.Context, r *kaiv1.SyncRequest) (*kaiv1.SyncResponse, error) {
+	if err := authorizeNode(ctx, s.ctl.Config(), r.GetNode()); err != nil {
+		return nil, grpcError(err)
+	}
 	var as []store.Attachment
 	for _, p := range r.GetAttachments() {
 		a, err := fromProto(p)
+		if err == nil {
+			err = authorizeAttachment(ctx, s.ctl.Config(), a)
+		}
 		if err != nil {
 			return nil, grpcError(err)
 		}
@@ -104,7 +127,12 @@ func (s *Server) Sync(ctx context.Context, r *kaiv1.SyncRequest) (*kaiv1.SyncRes
 }
 
 // List implements kai.v1.Attachments.
-func (s *Server) List(_ context.Context, r *kaiv1.ListRequest) (*kaiv1.ListResponse, error) {
+func (s *Server) List(ctx context.Context, r *kaiv1.ListRequest) (*kaiv1.ListResponse, error) {
+	if who, authn := caller(ctx); authn && r.GetNode() != who {
+		if err := authorizeNode(ctx, s.ctl.Config(), r.GetNode()); err != nil {
+			return nil, grpcError(err)
+		}
+	}
 	resp := &kaiv1.ListResponse{}
 	for _, a := range s.ctl.List(r.GetNode()) {
 		resp.Attachments = append(resp.Attachments, toProto(a))
@@ -114,6 +142,11 @@ func (s *Server) List(_ context.Context, r *kaiv1.ListRequest) (*kaiv1.ListRespo
 
 // Watch implements kai.v1.Attachments: the current set, then changes.
 func (s *Server) Watch(r *kaiv1.WatchRequest, stream kaiv1.Attachments_WatchServer) error {
+	if who, authn := caller(stream.Context()); authn && r.GetNode() != who {
+		if err := authorizeNode(stream.Context(), s.ctl.Config(), r.GetNode()); err != nil {
+			return grpcError(err)
+		}
+	}
 	ch, cancel := s.ctl.Subscribe(r.GetNode())
 	defer cancel()
 	for _, a := range s.ctl.List(r.GetNode()) {

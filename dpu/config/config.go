@@ -8,8 +8,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -30,11 +32,41 @@ type Config struct {
 	// real DPU, "emulated" in the lab (veth ends named like representors).
 	Representors string    `json:"representors"`
 	Networks     []Network `json:"networks"`
+	// Hosts lists which host agents may attach what. Empty means the one
+	// host named by Node, on every network and PF.
+	Hosts []Host `json:"hosts"`
 }
 
-// API is where the gRPC API listens: "host:port" or "unix:/path".
+// API is where the gRPC API listens.
 type API struct {
+	// Listen is "host:port" (mutual TLS unless Insecure) or "unix:/path".
 	Listen string `json:"listen"`
+	TLS    TLS    `json:"tls"`
+	// Insecure allows a TCP listener without TLS; callers are then not
+	// authenticated and every request is trusted (labs only).
+	Insecure bool `json:"insecure"`
+	// Socket is an optional extra unix socket for operators on the DPU
+	// (kaictl); its file permissions are its access control.
+	Socket string `json:"socket"`
+}
+
+// TLS files for mutual TLS: the DPU's certificate and the CA that signs host
+// agents' client certificates. A client certificate's CommonName (or first
+// DNS name) is the node it speaks for.
+type TLS struct {
+	CA   string `json:"ca"`
+	Cert string `json:"cert"`
+	Key  string `json:"key"`
+}
+
+// Host is a host agent allowed to use this DPU.
+type Host struct {
+	// Node is the name in the agent's client certificate.
+	Node string `json:"node"`
+	// Networks it may attach to; empty means all.
+	Networks []string `json:"networks"`
+	// PFs whose VFs it may attach; empty means all.
+	PFs []uint32 `json:"pfs"`
 }
 
 // Metrics is where Prometheus metrics and health endpoints are served; empty disables.
@@ -216,9 +248,7 @@ func (c *Config) Validate() error {
 	if c.Node == "" {
 		bad("node", "required: the name of the host this DPU serves")
 	}
-	if c.API.Listen == "" {
-		bad("api.listen", `required: "host:port" or "unix:/path"`)
-	}
+	errs = append(errs, c.validateAPI()...)
 	if c.BGP.ASN == 0 {
 		bad("bgp.asn", "required and must be non-zero")
 	}
@@ -265,6 +295,7 @@ func (c *Config) Validate() error {
 		bad("dataplane.backend", "must be ovs, got %q", c.Dataplane.Backend)
 	}
 	errs = append(errs, c.validateNetworks()...)
+	errs = append(errs, c.validateHosts()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
 	}
@@ -312,6 +343,76 @@ func (c *Config) validateNetworks() []error {
 		}
 	}
 	return errs
+}
+
+func (c *Config) validateAPI() []error {
+	var errs []error
+	a := c.API
+	tlsSet := a.TLS != (TLS{})
+	switch {
+	case a.Listen == "":
+		errs = append(errs, errors.New(`api.listen: required: "host:port" or "unix:/path"`))
+	case strings.HasPrefix(a.Listen, "unix:"):
+		if tlsSet {
+			errs = append(errs, errors.New("api.tls: not used on a unix socket; remove it or listen on host:port"))
+		}
+	default:
+		if _, port, err := net.SplitHostPort(a.Listen); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf(`api.listen: want "host:port" or "unix:/path", got %q`, a.Listen))
+		}
+		switch {
+		case a.Insecure && tlsSet:
+			errs = append(errs, errors.New("api.insecure: cannot be combined with api.tls"))
+		case !a.Insecure:
+			for field, v := range map[string]string{"api.tls.ca": a.TLS.CA, "api.tls.cert": a.TLS.Cert, "api.tls.key": a.TLS.Key} {
+				if v == "" {
+					errs = append(errs, fmt.Errorf("%s: required for a TCP listener (mutual TLS) unless api.insecure is true", field))
+				}
+			}
+		}
+	}
+	if a.Socket != "" && !strings.HasPrefix(a.Socket, "unix:") {
+		errs = append(errs, fmt.Errorf(`api.socket: must be "unix:/path", got %q`, a.Socket))
+	}
+	sortErrors(errs)
+	return errs
+}
+
+func (c *Config) validateHosts() []error {
+	var errs []error
+	seen := map[string]int{}
+	for i, h := range c.Hosts {
+		f := fmt.Sprintf("hosts[%d]", i)
+		if h.Node == "" {
+			errs = append(errs, fmt.Errorf("%s.node: required", f))
+		} else if j, dup := seen[h.Node]; dup {
+			errs = append(errs, fmt.Errorf("%s.node: %q already listed as hosts[%d]", f, h.Node, j))
+		}
+		seen[h.Node] = i
+		for k, n := range h.Networks {
+			if _, ok := c.Network(n); !ok {
+				errs = append(errs, fmt.Errorf("%s.networks[%d]: no network named %q", f, k, n))
+			}
+		}
+	}
+	return errs
+}
+
+// HostPolicy returns what the host agent of node may do, if anything.
+func (c *Config) HostPolicy(node string) (Host, bool) {
+	if len(c.Hosts) == 0 {
+		return Host{Node: c.Node}, node == c.Node
+	}
+	for _, h := range c.Hosts {
+		if h.Node == node {
+			return h, true
+		}
+	}
+	return Host{}, false
+}
+
+func sortErrors(errs []error) {
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 }
 
 // Network returns the network with the given name.

@@ -98,7 +98,7 @@ func TestParseFullConfig(t *testing.T) {
 func TestParseDefaultsWhenOmitted(t *testing.T) {
 	c, err := Parse([]byte(`
 node: n1
-api: {listen: "127.0.0.1:50051"}
+api: {listen: "127.0.0.1:50051", insecure: true}
 bgp: {asn: 4200000001, routerID: 10.0.0.1}
 vtep: {address: 10.0.0.1}
 networks: [{name: blue, vni: 100}]
@@ -194,6 +194,7 @@ func TestParseValidVariants(t *testing.T) {
 		{"two neighbors", map[string]string{"bgp": "bgp: {asn: 65000, routerID: 198.18.0.11, neighbors: [{address: 198.18.0.1, asn: 65000}, {address: 198.18.0.2, asn: 65001, port: 1179}]}"}},
 		{"no networks", map[string]string{"networks": ""}},
 		{"bridge of 15 chars", map[string]string{"dataplane": "dataplane: {ovs: {bridge: br-kai-15-chars}}"}},
+		{"mutual TLS API with hosts", map[string]string{"api": `api: {listen: "198.18.1.2:50051", tls: {ca: /etc/kai/ca.crt, cert: /etc/kai/dpu.crt, key: /etc/kai/dpu.key}, socket: "unix:/run/kai/dpu.sock"}`, "networks": "networks: [{name: blue, vni: 1}]\nhosts: [{node: server-a, networks: [blue], pfs: [0]}]"}},
 		{"tcp db", map[string]string{"dataplane": `dataplane: {ovs: {db: "tcp:127.0.0.1:6640"}}`}},
 		{"representors sriovnet", map[string]string{"representors": "representors: sriovnet"}},
 		{"max vni", map[string]string{"networks": "networks: [{name: blue, vni: 16777215}]"}},
@@ -218,6 +219,14 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"missing node", map[string]string{"node": ""}, []string{"node: required"}},
 		{"missing api.listen", map[string]string{"api": "api: {}"}, []string{"api.listen: required"}},
+		{"TCP API without TLS", map[string]string{"api": `api: {listen: "198.18.1.2:50051"}`}, []string{"api.tls.ca: required for a TCP listener", "api.tls.cert: required", "api.tls.key: required"}},
+		{"TCP API without port", map[string]string{"api": `api: {listen: "198.18.1.2", insecure: true}`}, []string{`api.listen: want "host:port"`}},
+		{"insecure with TLS", map[string]string{"api": `api: {listen: "198.18.1.2:1", insecure: true, tls: {ca: a, cert: b, key: c}}`}, []string{"api.insecure: cannot be combined with api.tls"}},
+		{"TLS on a unix socket", map[string]string{"api": `api: {listen: "unix:/x", tls: {ca: a, cert: b, key: c}}`}, []string{"api.tls: not used on a unix socket"}},
+		{"operator socket not unix", map[string]string{"api": `api: {listen: "unix:/x", socket: "/run/x"}`}, []string{`api.socket: must be "unix:/path"`}},
+		{"host without node", map[string]string{"networks": "networks: [{name: blue, vni: 1}]\nhosts: [{networks: [blue]}]"}, []string{"hosts[0].node: required"}},
+		{"duplicate host", map[string]string{"networks": "networks: [{name: blue, vni: 1}]\nhosts: [{node: a}, {node: a}]"}, []string{`hosts[1].node: "a" already listed as hosts[0]`}},
+		{"host on unknown network", map[string]string{"networks": "networks: [{name: blue, vni: 1}]\nhosts: [{node: a, networks: [green]}]"}, []string{`hosts[0].networks[0]: no network named "green"`}},
 		{"asn 0", map[string]string{"bgp": "bgp: {asn: 0, routerID: 198.18.0.11}"}, []string{"bgp.asn: required and must be non-zero"}},
 		{"asn missing", map[string]string{"bgp": "bgp: {routerID: 198.18.0.11}"}, []string{"bgp.asn: required"}},
 		{"routerID IPv6", map[string]string{"bgp": `bgp: {asn: 65000, routerID: "::1"}`}, []string{`bgp.routerID: must be an IPv4 address, got "::1"`}},

@@ -173,6 +173,9 @@ func (c *Controller) Sync(ctx context.Context, node string, epoch uint64, as []s
 	return c.store.List(node), removedIDs, nil
 }
 
+// Get returns one attachment.
+func (c *Controller) Get(id string) (store.Attachment, bool) { return c.store.Get(id) }
+
 // List returns attachments of node (all when empty).
 func (c *Controller) List(node string) []store.Attachment { return c.store.List(node) }
 

@@ -124,6 +124,7 @@ node: node-a
 stateDir: /nonexistent
 api:
   listen: 127.0.0.1:0
+  insecure: true
 bgp:
   asn: 65001
   routerID: 198.18.0.11

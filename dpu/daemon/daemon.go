@@ -89,22 +89,39 @@ func Run(ctx context.Context, o Options) error {
 
 	api := apiserver.New(ctl, dp, speaker, o.Version)
 	api.Health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	lis, err := listen(cfg.API.Listen)
+	creds, err := serverTLS(cfg.API)
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer(
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
-	api.Register(g)
-	errc := make(chan error, 3)
-	go func() { errc <- ctl.Run(ctx) }()
-	go func() {
-		if err := g.Serve(lis); err != nil {
-			errc <- fmt.Errorf("grpc serve: %w", err)
+	errc := make(chan error, 4)
+	var servers []*grpc.Server
+	serve := func(addr string, opts ...grpc.ServerOption) error {
+		lis, err := listen(addr)
+		if err != nil {
+			return err
 		}
-	}()
+		g := grpc.NewServer(append(opts,
+			grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		)...)
+		api.Register(g)
+		servers = append(servers, g)
+		go func() {
+			if err := g.Serve(lis); err != nil {
+				errc <- fmt.Errorf("grpc serve on %s: %w", addr, err)
+			}
+		}()
+		return nil
+	}
+	if err := serve(cfg.API.Listen, creds...); err != nil {
+		return err
+	}
+	if cfg.API.Socket != "" {
+		if err := serve(cfg.API.Socket); err != nil {
+			return err
+		}
+	}
+	go func() { errc <- ctl.Run(ctx) }()
 	var metricsSrv *http.Server
 	if cfg.Metrics.Listen != "" {
 		metricsSrv, err = serveMetrics(cfg.Metrics.Listen, ctl, speaker, errc)
@@ -120,12 +137,14 @@ func Run(ctx context.Context, o Options) error {
 	case err = <-errc:
 	}
 	log.Info("kai-dpu stopping; dataplane and routes are left in place")
-	stopped := make(chan struct{})
-	go func() { g.GracefulStop(); close(stopped) }()
-	select {
-	case <-stopped:
-	case <-time.After(3 * time.Second):
-		g.Stop()
+	for _, g := range servers {
+		stopped := make(chan struct{})
+		go func() { g.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(3 * time.Second):
+			g.Stop() // Watch streams would otherwise hold it open
+		}
 	}
 	if metricsSrv != nil {
 		_ = metricsSrv.Close()

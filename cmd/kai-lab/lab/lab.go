@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -52,19 +53,36 @@ type Options struct {
 	BinDir string
 	// Prefix names the namespaces (Prefix-dpu1, ...).
 	Prefix string
+	// Direct attaches pods by calling each DPU's API, without host
+	// agents or CNI (for testing kai-dpu alone). Otherwise every server
+	// runs kai-host and pods are attached through host-device + kai-cni.
+	Direct bool
 }
 
 // Server is one server of the lab: its DPU namespace and kai-dpu.
 type Server struct {
-	Name     string `json:"name"`
-	Node     string `json:"node"`
-	NS       string `json:"ns"`
-	Addr     string `json:"addr"`
-	HWAddr   string `json:"hwaddr"`
-	OVSDir   string `json:"ovsDir"`
+	Name   string `json:"name"`
+	Node   string `json:"node"`
+	NS     string `json:"ns"`
+	Addr   string `json:"addr"`
+	HWAddr string `json:"hwaddr"`
+	OVSDir string `json:"ovsDir"`
+	// Socket is kai-dpu's operator socket (kaictl, the lab).
 	Socket   string `json:"socket"`
 	Config   string `json:"config"`
 	StateDir string `json:"stateDir"`
+
+	// Host side (empty with Options.Direct).
+	HostNS     string `json:"hostNS,omitempty"`
+	MgmtHost   string `json:"mgmtHost,omitempty"`
+	MgmtDPU    string `json:"mgmtDPU,omitempty"`
+	HostConfig string `json:"hostConfig,omitempty"`
+	HostSocket string `json:"hostSocket,omitempty"`
+	CA         string `json:"ca,omitempty"`
+	DPUCert    string `json:"dpuCert,omitempty"`
+	DPUKey     string `json:"dpuKey,omitempty"`
+	HostCert   string `json:"hostCert,omitempty"`
+	HostKey    string `json:"hostKey,omitempty"`
 }
 
 // Pod is a pod namespace with one emulated VF.
@@ -76,6 +94,7 @@ type Pod struct {
 	MAC     string `json:"mac"`
 	IP      string `json:"ip"`
 	VF      uint32 `json:"vf"`
+	PCI     string `json:"pci"`
 	Rep     string `json:"representor"`
 }
 
@@ -87,6 +106,8 @@ type State struct {
 	Servers []Server      `json:"servers"`
 	Pods    []Pod         `json:"pods"`
 	Record  netlab.Record `json:"record"`
+	BinDir  string        `json:"binDir"`
+	Direct  bool          `json:"direct"`
 }
 
 // ErrRunning is returned by Up when a lab is already up in the state dir.
@@ -158,6 +179,87 @@ func (l *Lab) RestartDPU(ctx context.Context, server string) error {
 	return StartDPU(ctx, l.nl, srv, l.binDir)
 }
 
+// StopDPU stops a server's kai-dpu (SIGTERM).
+func (l *Lab) StopDPU(server string) error {
+	srv := l.Server(server)
+	if srv == nil {
+		return fmt.Errorf("no server %q", server)
+	}
+	if p := l.nl.Proc(srv.Name + "-kai-dpu"); p != nil {
+		p.Stop(10 * time.Second)
+	}
+	return nil
+}
+
+// StartDPU starts a server's kai-dpu again.
+func (l *Lab) StartDPU(ctx context.Context, server string) error {
+	srv := l.Server(server)
+	if srv == nil {
+		return fmt.Errorf("no server %q", server)
+	}
+	return StartDPU(ctx, l.nl, srv, l.binDir)
+}
+
+// RestartHost stops a server's kai-host (SIGKILL when crash, as a node
+// failure would; else SIGTERM) and starts it again. With wait it returns
+// once the new kai-host has synced with its DPU.
+func (l *Lab) RestartHost(ctx context.Context, server string, crash, wait bool) error {
+	srv := l.Server(server)
+	if srv == nil || srv.HostNS == "" {
+		return fmt.Errorf("no server %q with a host agent", server)
+	}
+	if p := l.nl.Proc(srv.Name + "-kai-host"); p != nil {
+		if crash {
+			p.Kill()
+		} else {
+			p.Stop(10 * time.Second)
+		}
+	}
+	if wait {
+		return StartHost(ctx, l.nl, srv, l.binDir)
+	}
+	_, err := l.nl.Start(srv.HostNS, srv.Name+"-kai-host", nil, filepath.Join(l.binDir, "kai-host"), "--config", srv.HostConfig, "--log-level", "debug")
+	return err
+}
+
+// UseRogueHostCert replaces a server's kai-host client certificate with one
+// for the same node from a CA the DPU does not trust.
+func (l *Lab) UseRogueHostCert(server string) error {
+	srv := l.Server(server)
+	if srv == nil {
+		return fmt.Errorf("no server %q", server)
+	}
+	dir := filepath.Join(l.Dir, "rogue")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ca, err := NewCA(dir, "rogue-ca")
+	if err != nil {
+		return err
+	}
+	cert, key, err := ca.Issue(dir, srv.Node, false)
+	if err != nil {
+		return err
+	}
+	for src, dst := range map[string]string{cert: srv.HostCert, key: srv.HostKey} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SpareVF is the PCI address of the VF every host has beyond its pods: known
+// to kai-host's identity mapping but outside the device-plugin pool.
+func (l *Lab) SpareVF() string {
+	perServer := len(l.Pods) / len(l.Servers)
+	return vfPCI(perServer)
+}
+
 // Ofctl runs ovs-ofctl (OpenFlow 1.5, port numbers) on a server's br-kai.
 func (srv *Server) Ofctl(cmd string, args ...string) (string, error) {
 	return netlab.Sh(append([]string{"ovs-ofctl", "-O", "OpenFlow15", "--no-names", cmd, "unix:" + filepath.Join(srv.OVSDir, "br-kai.mgmt")}, args...)...)
@@ -181,7 +283,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &State{Dir: o.StateDir, Prefix: o.Prefix}
+	s := &State{Dir: o.StateDir, Prefix: o.Prefix, BinDir: o.BinDir, Direct: o.Direct}
 	nl.OnChange = func(r netlab.Record) {
 		s.Record = r
 		_ = s.save()
@@ -228,10 +330,27 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 		"--router-id", RRAddr, "--asn", fmt.Sprint(ASN), "--clients", join(clients)); err != nil {
 		return err
 	}
+	var ca *CA
+	if !o.Direct {
+		if err := os.MkdirAll(filepath.Join(o.StateDir, "certs"), 0o700); err != nil {
+			return err
+		}
+		if ca, err = NewCA(filepath.Join(o.StateDir, "certs"), "kai-lab-ca"); err != nil {
+			return err
+		}
+	}
 	for i := range s.Servers {
 		srv := &s.Servers[i]
 		if err := buildServer(nl, fab, srv, o); err != nil {
 			return fmt.Errorf("%s: %w", srv.Name, err)
+		}
+		if !o.Direct {
+			if err := buildHost(nl, srv, i+1, o.PodsPerServer, ca, o.StateDir); err != nil {
+				return fmt.Errorf("%s: %w", srv.Name, err)
+			}
+		}
+		if err := os.WriteFile(srv.Config, []byte(dpuConfig(srv)), 0o644); err != nil {
+			return err
 		}
 		for j := range o.PodsPerServer {
 			p := Pod{
@@ -239,9 +358,9 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 				Network: Networks[j%len(Networks)].Name,
 				MAC:     fmt.Sprintf("02:00:00:00:%02x:%02x", i+1, j+1),
 				IP:      fmt.Sprintf("100.64.%d.%d", 1+i/16, (i%16)*16+j+1),
-				VF:      uint32(j), Rep: fmt.Sprintf("pf0vf%d", j),
+				VF:      uint32(j), PCI: vfPCI(j), Rep: fmt.Sprintf("pf0vf%d", j),
 			}
-			if err := buildPod(nl, srv, &p); err != nil {
+			if err := buildPod(nl, srv, &p, o.Direct); err != nil {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}
 			s.Pods = append(s.Pods, p)
@@ -253,6 +372,11 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 	for i := range s.Servers {
 		if err := StartDPU(ctx, nl, &s.Servers[i], o.BinDir); err != nil {
 			return err
+		}
+		if !o.Direct {
+			if err := StartHost(ctx, nl, &s.Servers[i], o.BinDir); err != nil {
+				return err
+			}
 		}
 	}
 	if err := s.AttachAll(ctx); err != nil {
@@ -334,18 +458,30 @@ func buildServer(nl *netlab.Lab, fab string, srv *Server, o Options) error {
 	srv.Socket = filepath.Join(o.StateDir, srv.Name+"-dpu.sock")
 	srv.Config = filepath.Join(o.StateDir, srv.Name+"-dpu.yaml")
 	srv.StateDir = filepath.Join(o.StateDir, srv.Name+"-dpu-state")
-	return os.WriteFile(srv.Config, []byte(dpuConfig(srv)), 0o644)
+	return nil
 }
 
 func dpuConfig(srv *Server) string {
 	nets := ""
+	var allowed []string
 	for _, n := range Networks {
 		nets += fmt.Sprintf("  - {name: %s, vni: %d}\n", n.Name, n.VNI)
+		allowed = append(allowed, n.Name)
+	}
+	nets += fmt.Sprintf("  - {name: %s, vni: 10300}   # defined, but no host may use it\n", RestrictedNetwork)
+	api := fmt.Sprintf(`api: {listen: "unix:%s"}`, srv.Socket)
+	if srv.HostNS != "" {
+		api = fmt.Sprintf(`api:
+  listen: "%s:%d"      # the management link to the host, mutual TLS
+  tls: {ca: %s, cert: %s, key: %s}
+  socket: "unix:%s"    # operators: kaictl, kai-lab
+hosts:
+  - {node: %s, networks: [%s]}`, srv.MgmtDPU, apiPort, srv.CA, srv.DPUCert, srv.DPUKey, srv.Socket, srv.Node, strings.Join(allowed, ", "))
 	}
 	return fmt.Sprintf(`# kai-dpu config written by kai-lab for %s
 node: %s
 stateDir: %s
-api: {listen: "unix:%s"}
+%s
 bgp:
   asn: %d
   routerID: %s
@@ -357,16 +493,21 @@ dataplane:
   ovs: {db: "unix:%s", runDir: %s, bridge: br-kai, datapathType: netdev}
 representors: emulated
 networks:
-%s`, srv.Name, srv.Node, srv.StateDir, srv.Socket, ASN, srv.Addr, RRAddr, ASN, srv.Addr,
+%s`, srv.Name, srv.Node, srv.StateDir, api, ASN, srv.Addr, RRAddr, ASN, srv.Addr,
 		filepath.Join(srv.OVSDir, "db.sock"), srv.OVSDir, nets)
 }
 
-func buildPod(nl *netlab.Lab, srv *Server, p *Pod) error {
+// buildPod creates the pod's namespace. With host agents the VF is moved
+// in later by the CNI chain; in direct mode the lab wires it itself.
+func buildPod(nl *netlab.Lab, srv *Server, p *Pod, direct bool) error {
 	ns, err := nl.AddNS(p.Name)
 	if err != nil {
 		return err
 	}
 	p.NS = ns
+	if !direct {
+		return nil
+	}
 	if err := nl.Veth(srv.NS, p.Rep, ns, "eth0", 1500); err != nil {
 		return err
 	}
@@ -439,8 +580,17 @@ func (s *State) Server(name string) *Server {
 	return nil
 }
 
-// AttachAll attaches every pod through its DPU's API and waits for Ready.
+// AttachAll attaches every pod: through the CNI chain (host-device +
+// kai-cni -> kai-host -> DPU), or in direct mode through the DPU's API.
 func (s *State) AttachAll(ctx context.Context) error {
+	if !s.Direct {
+		for _, p := range s.Pods {
+			if out, err := s.CNI(ctx, s.BinDir, p.Name, "add"); err != nil {
+				return fmt.Errorf("CNI ADD %s: %w: %s", p.Name, err, out)
+			}
+		}
+		return nil
+	}
 	for _, p := range s.Pods {
 		srv := s.Server(p.Server)
 		conn, err := Dial(srv)

@@ -1,0 +1,321 @@
+package host_test
+
+// End-to-end test of the host side with real packets: per server a host
+// namespace running kai-host (mutual TLS to its DPU over a management
+// link), a DPU namespace (OVS + kai-dpu), and pods attached by the real CNI
+// chain through libcni: the reference host-device plugin moves the VF into
+// the pod and assigns its IP, kai-cni reports it to kai-host. Needs root
+// and hack/install-prereqs.sh.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
+	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
+)
+
+func requirePrivileged(t *testing.T) {
+	t.Helper()
+	need := func(why string) {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("integration test cannot run in CI: %s", why)
+		}
+		t.Skip("skipping integration test: " + why)
+	}
+	if testing.Short() {
+		need("-short")
+	}
+	if os.Geteuid() != 0 {
+		need("needs root (network namespaces, veths, OVS); run `sudo make test`")
+	}
+	for _, bin := range []string{"ip", "ovsdb-server", "ovs-vswitchd", "ping", "ethtool"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			need(fmt.Sprintf("%s not found; run hack/install-prereqs.sh", bin))
+		}
+	}
+}
+
+func buildBinaries(t *testing.T, dir string) {
+	t.Helper()
+	pkgs := []string{
+		"github.com/kai-dpu/kai/cmd/kai-dpu", "github.com/kai-dpu/kai/cmd/kai-lab",
+		"github.com/kai-dpu/kai/cmd/kai-host", "github.com/kai-dpu/kai/cmd/kai-cni",
+		"github.com/containernetworking/plugins/plugins/main/host-device",
+		"github.com/containernetworking/plugins/plugins/ipam/static",
+	}
+	out, err := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+}
+
+func TestHostAgentAndCNI(t *testing.T) {
+	requirePrivileged(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	buildBinaries(t, bin)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	l, err := lab.Up(ctx, lab.Options{Servers: 2, PodsPerServer: 2, BinDir: bin,
+		StateDir: filepath.Join(dir, "lab"), Prefix: fmt.Sprintf("kht%d", os.Getpid()%100000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			if keep := os.Getenv("KAI_KEEP_LOGS"); keep != "" {
+				_ = exec.Command("cp", "-r", l.Dir, keep).Run()
+			}
+			for _, name := range []string{"server1-kai-host", "server1-kai-dpu"} {
+				if data, err := os.ReadFile(filepath.Join(l.Dir, name+".log")); err == nil {
+					t.Logf("--- %s log (tail) ---\n%s", name, tail(string(data), 2500))
+				}
+			}
+		}
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	s1 := &l.Servers[0]
+	a1, a2, b1, b2 := l.Pods[0], l.Pods[1], l.Pods[2], l.Pods[3]
+	cni := func(pod, op string) error {
+		out, err := l.CNI(ctx, bin, pod, op)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	}
+	dpu1 := operator(t, s1)
+
+	t.Run("ADD makes the pod reachable across DPUs", func(t *testing.T) {
+		mustReach(t, a1, b1.IP)
+		mustReach(t, b2, a2.IP)
+		if lab.Reach(ctx, a1, b2.IP, false) {
+			t.Fatal("blue pod reached a red pod")
+		}
+		list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(list.GetAttachments()); n != 2 {
+			t.Fatalf("DPU of server1 has %d attachments, want 2: %v", n, list)
+		}
+		for _, a := range list.GetAttachments() {
+			if a.GetVf().GetPciAddress() == "" || a.GetStatus().GetPhase() != kaiv1.Phase_PHASE_READY {
+				t.Fatalf("attachment %v: want the VF's PCI identity and Ready", a)
+			}
+		}
+	})
+	t.Run("CHECK and STATUS", func(t *testing.T) {
+		if err := cni(a1.Name, "check"); err != nil {
+			t.Fatalf("CHECK of an attached pod: %v", err)
+		}
+		if err := cni(a1.Name, "status"); err != nil {
+			t.Fatalf("STATUS with kai-host and DPU up: %v", err)
+		}
+	})
+	t.Run("kai-host restart loses nothing", func(t *testing.T) {
+		pinger := startPing(t, a1, b1.IP, 60)
+		if err := l.RestartHost(ctx, s1.Name, true, true); err != nil {
+			t.Fatal(err)
+		}
+		waitPing(t, pinger, 60)
+		list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
+		if err != nil || len(list.GetAttachments()) != 2 {
+			t.Fatalf("after the kai-host restart the DPU has %v (%v), want the same 2 attachments", list, err)
+		}
+		if err := cni(a1.Name, "check"); err != nil {
+			t.Fatalf("CHECK after the kai-host restart: %v", err)
+		}
+	})
+	t.Run("DEL while the DPU is down is applied by the resync", func(t *testing.T) {
+		if err := l.StopDPU(s1.Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := cni(a2.Name, "del"); err != nil {
+			t.Fatalf("DEL with the DPU down must succeed: %v", err)
+		}
+		if err := cni(a2.Name, "status"); err == nil {
+			t.Fatal("STATUS must fail while the DPU is down")
+		}
+		if err := l.StartDPU(ctx, s1.Name); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 30*time.Second, "the DPU to drop the attachment deleted while it was down", func() error {
+			list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
+			if err != nil {
+				return err
+			}
+			for _, a := range list.GetAttachments() {
+				if a.GetPod().GetName() == a2.Name {
+					return fmt.Errorf("DPU still has %s", a.GetId())
+				}
+			}
+			if len(list.GetAttachments()) != 1 {
+				return fmt.Errorf("DPU has %d attachments, want 1", len(list.GetAttachments()))
+			}
+			return nil
+		})
+		mustReach(t, a1, b1.IP)
+		if err := cni(a2.Name, "del"); err != nil {
+			t.Fatalf("second DEL must succeed: %v", err)
+		}
+	})
+	t.Run("DEL removes the pod from the fabric", func(t *testing.T) {
+		if err := cni(b1.Name, "del"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 15*time.Second, "pod2-1 unreachable", func() error {
+			if lab.Reach(ctx, a1, b1.IP, false) {
+				return fmt.Errorf("pod1-1 still reaches the deleted pod2-1")
+			}
+			return nil
+		})
+		if err := cni(b1.Name, "check"); err == nil {
+			t.Fatal("CHECK of a deleted pod must fail")
+		}
+	})
+	t.Run("GC removes attachments that are not valid", func(t *testing.T) {
+		// GC from pod1-1's chain keeps every other pod of server1; pod1-2 is
+		// already gone, so only pod1-1 itself is collected.
+		if err := cni(a1.Name, "gc"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 15*time.Second, "the DPU to have no attachments of server1", func() error {
+			list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
+			if err != nil {
+				return err
+			}
+			if n := len(list.GetAttachments()); n != 0 {
+				return fmt.Errorf("%d attachments left", n)
+			}
+			return nil
+		})
+	})
+	t.Run("bad input is a clear error and changes nothing", func(t *testing.T) {
+		before, err := dpu1.List(ctx, &kaiv1.ListRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ name, conf, want string }{
+			{"malformed netconf", `{"cniVersion":"1.1.0","name":"blue","plugins":[{"type":"kai-cni","timeoutSeconds":"soon"}]}`, "timeoutSeconds"},
+			{"unknown network", confFor(l, a2, "purple", a2.PCI), `network "purple" is not configured`},
+			{"VF outside the pool", confFor(l, a2, "blue", spareVF(l)), "is not in device-plugin resource"},
+			{"host not permitted on the network", confFor(l, a2, lab.RestrictedNetwork, a2.PCI), "not permitted on network"},
+		} {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
+			if err := os.WriteFile(path, []byte(tc.conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, err := netlab.Sh("ip", "netns", "exec", s1.HostNS, filepath.Join(bin, "kai-lab"), "cni", "--state-dir", l.Dir, "--pod", a2.Name, "--conflist", path, "add")
+			if err == nil || !strings.Contains(out, tc.want) {
+				t.Errorf("%s: want an error containing %q, got %v:\n%s", tc.name, tc.want, err, out)
+			}
+		}
+		after, err := dpu1.List(ctx, &kaiv1.ListRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after.GetAttachments()) != len(before.GetAttachments()) {
+			t.Fatalf("rejected ADDs changed the DPU's attachments: %v -> %v", before, after)
+		}
+	})
+	t.Run("wrong client certificate is refused", func(t *testing.T) {
+		if err := l.UseRogueHostCert(s1.Name); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.RestartHost(ctx, s1.Name, false, false); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		out, err := netlab.Sh("ip", "netns", "exec", s1.HostNS, filepath.Join(bin, "kai-lab"), "cni-status", "--socket", s1.HostSocket)
+		if err == nil || !strings.Contains(out, "certificate") {
+			t.Fatalf("kai-host with a certificate from another CA: want not ready with a TLS reason, got %v: %s", err, out)
+		}
+	})
+}
+
+// confFor is the pod's kai-cni step alone with another network or VF: the
+// VF is already in the pod, so only kai-cni runs; prevResult comes from
+// libcni's chain state, which a single-plugin list lacks, so the test uses
+// a host-device-less list whose first plugin is kai-cni after static IPAM.
+func confFor(l *lab.Lab, p lab.Pod, network, pci string) string {
+	srv := l.Server(p.Server)
+	return fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"plugins":[
+ {"type":"static","addresses":[{"address":"%s/16"}]},
+ {"type":"kai-cni","network":%q,"socket":%q,"deviceID":%q,"timeoutSeconds":10}]}`, network, p.IP, network, srv.HostSocket, pci)
+}
+
+// spareVF is a VF kai-host knows (identity) that is not in the pool.
+func spareVF(l *lab.Lab) string { return l.SpareVF() }
+
+func operator(t *testing.T, srv *lab.Server) kaiv1.AttachmentsClient {
+	t.Helper()
+	conn, err := lab.Dial(srv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return kaiv1.NewAttachmentsClient(conn)
+}
+
+func mustReach(t *testing.T, from lab.Pod, ip string) {
+	t.Helper()
+	if !lab.Reach(context.Background(), from, ip, true) {
+		t.Fatalf("%s cannot reach %s", from.Name, ip)
+	}
+}
+
+type pinger struct {
+	cmd *exec.Cmd
+	out *strings.Builder
+}
+
+func startPing(t *testing.T, from lab.Pod, ip string, n int) pinger {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", from.NS, "ping", "-i", "0.1", "-c", fmt.Sprint(n), "-W", "1", ip)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return pinger{cmd, &out}
+}
+
+func waitPing(t *testing.T, p pinger, n int) {
+	t.Helper()
+	_ = p.cmd.Wait()
+	if want := fmt.Sprintf("%d packets transmitted, %d received", n, n); !strings.Contains(p.out.String(), want) {
+		t.Fatalf("ping lost packets:\n%s", tail(p.out.String(), 400))
+	}
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
