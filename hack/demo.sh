@@ -13,14 +13,14 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 bin/kai-lab down --state-dir "$DIR" >/dev/null # a previous demo that crashed
 trap 'step "tear down"; $LAB down --state-dir "$DIR"' EXIT
 
-step "kai-lab up: 2 servers (DPU = OVS userspace datapath + kai-dpu), route reflector, 4 pods on networks blue and red"
+step "kai-lab up: 2 servers, each a host (kai-host) and a DPU (OVS userspace datapath + kai-dpu) joined by mutual TLS; a route reflector; 4 pods attached by host-device + kai-cni on networks blue and red"
 $LAB up --state-dir "$DIR" --prefix kaidemo
 
 sock1="unix:$DIR/server1-dpu.sock"
 sock2="unix:$DIR/server2-dpu.sock"
 step "kaictl get info (server1): BGP session to the route reflector"
 $KAICTL --dpu "$sock1" get info
-step "kaictl get attachments (both DPUs)"
+step "kaictl get attachments (both DPUs): reported by kai-host over mutual TLS, VF identity from the CNI deviceID"
 $KAICTL --dpu "$sock1" get attachments
 $KAICTL --dpu "$sock2" get attachments
 step "kaictl get routes (server1): type-2 MAC/IP and type-3 routes, local and learned, with the RFC 7432 winner"

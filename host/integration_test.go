@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
@@ -122,6 +124,37 @@ func TestHostAgentAndCNI(t *testing.T) {
 			t.Fatalf("STATUS with kai-host and DPU up: %v", err)
 		}
 	})
+	t.Run("bad input is a clear error and changes nothing", func(t *testing.T) {
+		before, err := dpu1.List(ctx, &kaiv1.ListRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct{ name, network, pci, extra, want string }{
+			{"malformed netconf", "blue", a1.PCI, `"timeoutSeconds":"soon",`, "timeoutSeconds"},
+			{"unknown network", "purple", a1.PCI, "", `is not configured on this DPU`},
+			{"VF outside the pool", "blue", l.SpareVF(), "", "is not in device-plugin resource"},
+			{"host not permitted on the network", lab.RestrictedNetwork, a1.PCI, "", "not permitted on network"},
+		} {
+			out, err := kaiCNI(l, bin, a1, "ADD", "bad-sandbox", tc.network, tc.pci, tc.extra)
+			code := `"code": 7`
+			if tc.name == "malformed netconf" {
+				code = `"code": 6`
+			}
+			if err == nil || !strings.Contains(out, tc.want) || !strings.Contains(out, code) {
+				t.Errorf("%s: want CNI error %s containing %q, got %v:\n%s", tc.name, code, tc.want, err, out)
+			}
+		}
+		after, err := dpu1.List(ctx, &kaiv1.ListRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(before, after) {
+			t.Fatalf("rejected ADDs changed the DPU's attachments:\nbefore %v\nafter  %v", before, after)
+		}
+		if err := cni(a1.Name, "check"); err != nil {
+			t.Fatalf("the pod's own attachment suffered: %v", err)
+		}
+	})
 	t.Run("kai-host restart loses nothing", func(t *testing.T) {
 		pinger := startPing(t, a1, b1.IP, 60)
 		if err := l.RestartHost(ctx, s1.Name, true, true); err != nil {
@@ -165,8 +198,9 @@ func TestHostAgentAndCNI(t *testing.T) {
 			return nil
 		})
 		mustReach(t, a1, b1.IP)
-		if err := cni(a2.Name, "del"); err != nil {
-			t.Fatalf("second DEL must succeed: %v", err)
+		// kai-cni's DEL is idempotent (the reference host-device's is not).
+		if out, err := kaiCNI(l, bin, a2, "DEL", a2.Name+"-sandbox", a2.Network, a2.PCI, ""); err != nil {
+			t.Fatalf("second DEL must succeed: %v: %s", err, out)
 		}
 	})
 	t.Run("DEL removes the pod from the fabric", func(t *testing.T) {
@@ -200,34 +234,6 @@ func TestHostAgentAndCNI(t *testing.T) {
 			return nil
 		})
 	})
-	t.Run("bad input is a clear error and changes nothing", func(t *testing.T) {
-		before, err := dpu1.List(ctx, &kaiv1.ListRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, tc := range []struct{ name, conf, want string }{
-			{"malformed netconf", `{"cniVersion":"1.1.0","name":"blue","plugins":[{"type":"kai-cni","timeoutSeconds":"soon"}]}`, "timeoutSeconds"},
-			{"unknown network", confFor(l, a2, "purple", a2.PCI), `network "purple" is not configured`},
-			{"VF outside the pool", confFor(l, a2, "blue", spareVF(l)), "is not in device-plugin resource"},
-			{"host not permitted on the network", confFor(l, a2, lab.RestrictedNetwork, a2.PCI), "not permitted on network"},
-		} {
-			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".json")
-			if err := os.WriteFile(path, []byte(tc.conf), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			out, err := netlab.Sh("ip", "netns", "exec", s1.HostNS, filepath.Join(bin, "kai-lab"), "cni", "--state-dir", l.Dir, "--pod", a2.Name, "--conflist", path, "add")
-			if err == nil || !strings.Contains(out, tc.want) {
-				t.Errorf("%s: want an error containing %q, got %v:\n%s", tc.name, tc.want, err, out)
-			}
-		}
-		after, err := dpu1.List(ctx, &kaiv1.ListRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(after.GetAttachments()) != len(before.GetAttachments()) {
-			t.Fatalf("rejected ADDs changed the DPU's attachments: %v -> %v", before, after)
-		}
-	})
 	t.Run("wrong client certificate is refused", func(t *testing.T) {
 		if err := l.UseRogueHostCert(s1.Name); err != nil {
 			t.Fatal(err)
@@ -243,19 +249,22 @@ func TestHostAgentAndCNI(t *testing.T) {
 	})
 }
 
-// confFor is the pod's kai-cni step alone with another network or VF: the
-// VF is already in the pod, so only kai-cni runs; prevResult comes from
-// libcni's chain state, which a single-plugin list lacks, so the test uses
-// a host-device-less list whose first plugin is kai-cni after static IPAM.
-func confFor(l *lab.Lab, p lab.Pod, network, pci string) string {
+// kaiCNI runs the kai-cni binary as a container runtime would: CNI_*
+// variables and the netconf (with the previous plugin's result) on stdin,
+// in the server's host namespace. extra is spliced into the netconf.
+func kaiCNI(l *lab.Lab, bin string, p lab.Pod, cmd, containerID, network, pci, extra string) (string, error) {
 	srv := l.Server(p.Server)
-	return fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"plugins":[
- {"type":"static","addresses":[{"address":"%s/16"}]},
- {"type":"kai-cni","network":%q,"socket":%q,"deviceID":%q,"timeoutSeconds":10}]}`, network, p.IP, network, srv.HostSocket, pci)
+	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":%q,"type":"kai-cni",%s"network":%q,"socket":%q,"deviceID":%q,
+ "prevResult":{"cniVersion":"1.1.0","interfaces":[{"name":"eth0","sandbox":"/run/netns/%s"}],"ips":[{"address":"%s/16","interface":0}]}}`,
+		network, extra, network, srv.HostSocket, pci, p.NS, p.IP)
+	c := exec.Command("ip", "netns", "exec", srv.HostNS, "env",
+		"CNI_COMMAND="+cmd, "CNI_CONTAINERID="+containerID, "CNI_NETNS=/run/netns/"+p.NS, "CNI_IFNAME=eth0",
+		"CNI_PATH="+bin, "CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME="+p.Name+";K8S_POD_UID="+p.Name+"-uid",
+		filepath.Join(bin, "kai-cni"))
+	c.Stdin = strings.NewReader(conf)
+	out, err := c.CombinedOutput()
+	return string(out), err
 }
-
-// spareVF is a VF kai-host knows (identity) that is not in the pool.
-func spareVF(l *lab.Lab) string { return l.SpareVF() }
 
 func operator(t *testing.T, srv *lab.Server) kaiv1.AttachmentsClient {
 	t.Helper()

@@ -24,10 +24,14 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	for _, cmd := range []string{"kai-dpu", "kai-lab"} {
-		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, cmd), "github.com/kai-dpu/kai/cmd/"+cmd).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", cmd, err, out)
-		}
+	pkgs := []string{
+		"github.com/kai-dpu/kai/cmd/kai-dpu", "github.com/kai-dpu/kai/cmd/kai-lab",
+		"github.com/kai-dpu/kai/cmd/kai-host", "github.com/kai-dpu/kai/cmd/kai-cni",
+		"github.com/containernetworking/plugins/plugins/main/host-device",
+		"github.com/containernetworking/plugins/plugins/ipam/static",
+	}
+	if out, err := exec.Command("go", append([]string{"build", "-o", bin + "/"}, pkgs...)...).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
 	}
 	state := filepath.Join(dir, "lab")
 	prefix := fmt.Sprintf("kle%d", os.Getpid()%100000)
@@ -64,8 +68,10 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 	if err := json.Unmarshal(data, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if len(rec.Record.Namespaces) != 7 || len(rec.Record.Procs) != 7 {
-		t.Fatalf("lab record: %d namespaces, %d processes; want 7 and 7", len(rec.Record.Namespaces), len(rec.Record.Procs))
+	// fabric + 2 x (DPU, host) + 4 pods; the reflector + 2 x (ovsdb-server,
+	// ovs-vswitchd, kai-dpu, kai-host).
+	if len(rec.Record.Namespaces) != 9 || len(rec.Record.Procs) != 9 {
+		t.Fatalf("lab record: %d namespaces, %d processes; want 9 and 9", len(rec.Record.Namespaces), len(rec.Record.Procs))
 	}
 
 	if out, code := labCmd("up", "--state-dir", state, "--prefix", prefix); code == 0 || !strings.Contains(out, "already running") {
