@@ -77,7 +77,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	g := grpc.NewServer()
+	rpc := newRPCMetrics()
+	g := grpc.NewServer(grpc.UnaryInterceptor(rpc.interceptor))
 	kaiv1.RegisterHostServer(g, agent.NewHostServer(ag))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(g, hs)
@@ -91,7 +92,7 @@ func Run(ctx context.Context, o Options) error {
 	go followHealth(ctx, ag, hs)
 	var msrv *http.Server
 	if cfg.Metrics.Listen != "" {
-		if msrv, err = serveMetrics(cfg.Metrics.Listen, ag, errc); err != nil {
+		if msrv, err = serveMetrics(cfg.Metrics.Listen, ag, rpc, errc); err != nil {
 			return err
 		}
 	}

@@ -1,16 +1,20 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/host/agent"
@@ -44,9 +48,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.syncs, prometheus.CounterValue, float64(s.Syncs))
 }
 
-func serveMetrics(addr string, ag *agent.Agent, errc chan<- error) (*http.Server, error) {
+// rpcMetrics times the kai.v1.Host calls kai-cni makes.
+type rpcMetrics struct{ hist *prometheus.HistogramVec }
+
+func newRPCMetrics() *rpcMetrics {
+	return &rpcMetrics{hist: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "kai_host_rpc_duration_seconds",
+		Help:    "Duration of kai.v1.Host calls from kai-cni, by method and gRPC code.",
+		Buckets: []float64{.005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"method", "code"})}
+}
+
+func (m *rpcMetrics) interceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	m.hist.WithLabelValues(path.Base(info.FullMethod), status.Code(err).String()).Observe(time.Since(start).Seconds())
+	return resp, err
+}
+
+func serveMetrics(addr string, ag *agent.Agent, rpc *rpcMetrics, errc chan<- error) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{
+	reg.MustRegister(rpc.hist, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), &collector{
 		ag:        ag,
 		atts:      prometheus.NewDesc("kai_host_attachments", "Attachments in the checkpoint by DPU phase.", []string{"phase"}, nil),
 		connected: prometheus.NewDesc("kai_host_dpu_connected", "1 while a synced session with the DPU is up.", nil, nil),
