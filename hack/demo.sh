@@ -11,10 +11,17 @@ KAICTL="bin/kaictl"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 bin/kai-lab down --state-dir "$DIR" >/dev/null # a previous demo that crashed
-trap 'step "tear down"; $LAB down --state-dir "$DIR"' EXIT
+teardown() {
+  step "tear down"
+  $LAB down --state-dir "$DIR"
+  left=$(ip netns list | awk '{print $1}' | grep '^kaidemo-' || true)
+  if [ -n "$left" ]; then echo "left behind: $left"; exit 1; fi
+  echo "nothing left behind"
+}
+trap teardown EXIT
 
 step "kai-lab up: 2 servers, each a host (kai-host) and a DPU (OVS userspace datapath + kai-dpu) joined by mutual TLS; a route reflector; 4 pods attached by host-device + kai-cni on networks blue and red"
-$LAB up --state-dir "$DIR" --prefix kaidemo
+$LAB up --state-dir "$DIR" --prefix kaidemo --fabric "${KAI_DEMO_FABRIC:-gobgp}"
 
 sock1="unix:$DIR/server1-dpu.sock"
 sock2="unix:$DIR/server2-dpu.sock"

@@ -4,7 +4,7 @@
 # service; tests and the lab run their own OVS instances.
 set -euo pipefail
 
-pkgs=(openvswitch-switch protobuf-compiler iproute2 iputils-ping ethtool tcpdump)
+pkgs=(openvswitch-switch frr protobuf-compiler iproute2 iputils-ping ethtool tcpdump)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -13,7 +13,7 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # policy-rc.d keeps dpkg from starting the openvswitch service.
+  # policy-rc.d keeps dpkg from starting the openvswitch and frr services.
   printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d.kai && chmod +x /usr/sbin/policy-rc.d.kai
   if [ ! -e /usr/sbin/policy-rc.d ]; then cp /usr/sbin/policy-rc.d.kai /usr/sbin/policy-rc.d; trap 'rm -f /usr/sbin/policy-rc.d' EXIT; fi
   rm -f /usr/sbin/policy-rc.d.kai

@@ -112,14 +112,14 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	pods := fs.Int("pods-per-server", 2, "pods per server, spread over the networks")
 	dir := stateDirFlag(fs)
 	binDir := fs.String("bin-dir", "", "directory with kai-dpu and kai-lab (default: this binary's)")
-	fabric := fs.String("fabric", "gobgp", "route reflector: gobgp")
+	fabric := fs.String("fabric", "gobgp", "route reflector: gobgp or frr (FRR bgpd from Debian's frr package)")
 	prefix := fs.String("prefix", "kai", "namespace name prefix (namespaces are PREFIX-server1, ...)")
 	direct := fs.Bool("direct", false, "no host agents: attach pods through the DPU API instead of kai-host + CNI")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	if *fabric != "gobgp" {
-		return usageError{fmt.Errorf("--fabric %q: only gobgp is available so far", *fabric)}
+	if *fabric != lab.FabricGoBGP && *fabric != lab.FabricFRR {
+		return usageError{fmt.Errorf("--fabric %q: want gobgp or frr", *fabric)}
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, veths, OVS)")
@@ -134,7 +134,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	start := time.Now()
 	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct})
+	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct, Fabric: *fabric})
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 }
 
 func printTopology(out io.Writer, s *lab.State) {
-	fmt.Fprintf(out, "fabric: route reflector %s (AS %d, iBGP, l2vpn-evpn)\n", lab.RRAddr, lab.ASN)
+	fmt.Fprintf(out, "fabric: %s route reflector %s (AS %d, iBGP, l2vpn-evpn)\n", s.Fabric, lab.RRAddr, lab.ASN)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tDPU NAMESPACE\tVTEP\tKAI-DPU API")
 	for _, srv := range s.Servers {

@@ -16,6 +16,12 @@ import (
 )
 
 func TestLabUpPingMatrixDown(t *testing.T) {
+	for _, fabric := range []string{"gobgp", "frr"} {
+		t.Run(fabric, func(t *testing.T) { labUpPingMatrixDown(t, fabric) })
+	}
+}
+
+func labUpPingMatrixDown(t *testing.T, fabric string) {
 	if testing.Short() || os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
 			t.Fatal("the lab end-to-end test must run in CI (as root)")
@@ -34,7 +40,7 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	state := filepath.Join(dir, "lab")
-	prefix := fmt.Sprintf("kle%d", os.Getpid()%100000)
+	prefix := fmt.Sprintf("kle%d%s", os.Getpid()%100000, fabric[:1])
 	labCmd := func(args ...string) (string, int) {
 		out, err := exec.Command(filepath.Join(bin, "kai-lab"), args...).CombinedOutput()
 		code := 0
@@ -48,7 +54,7 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 	}
 	t.Cleanup(func() { labCmd("down", "--state-dir", state) })
 
-	out, code := labCmd("up", "--servers", "2", "--pods-per-server", "2", "--state-dir", state, "--prefix", prefix)
+	out, code := labCmd("up", "--servers", "2", "--pods-per-server", "2", "--state-dir", state, "--prefix", prefix, "--fabric", fabric)
 	if code != 0 {
 		t.Fatalf("up: exit %d\n%s", code, out)
 	}
@@ -85,6 +91,29 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 	}
 	if out, code := labCmd("ping-matrix", "--state-dir", state); code != 0 || strings.Count(out, " ok ") < 2 || strings.Contains(out, "LEAK") || strings.Contains(out, "FAIL") {
 		t.Fatalf("ping-matrix: exit %d:\n%s", code, out)
+	}
+	if fabric == "frr" {
+		// FRR reflects each DPU's 3 type-3 (blue, red, green) and 4 type-2
+		// routes (2 pods x MAC and MAC+IP).
+		out, err := exec.Command("ip", "netns", "exec", prefix+"-fabric", "vtysh", "--vty_socket", filepath.Join(state, "frr"),
+			"-c", "show bgp l2vpn evpn summary json").CombinedOutput()
+		if err != nil {
+			t.Fatalf("vtysh: %v\n%s", err, out)
+		}
+		var sum struct {
+			Peers map[string]struct {
+				State  string `json:"state"`
+				PfxRcd int    `json:"pfxRcd"`
+			} `json:"peers"`
+		}
+		if err := json.Unmarshal(out, &sum); err != nil {
+			t.Fatalf("FRR summary: %v\n%s", err, out)
+		}
+		for _, addr := range []string{"198.18.0.11", "198.18.0.12"} {
+			if p := sum.Peers[addr]; p.State != "Established" || p.PfxRcd != 7 {
+				t.Errorf("FRR's session with DPU %s: %+v, want Established with 7 routes", addr, p)
+			}
+		}
 	}
 	if out, code := labCmd("down", "--state-dir", state); code != 0 {
 		t.Fatalf("down: exit %d\n%s", code, out)

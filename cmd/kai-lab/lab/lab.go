@@ -53,6 +53,8 @@ type Options struct {
 	BinDir string
 	// Prefix names the namespaces (Prefix-dpu1, ...).
 	Prefix string
+	// Fabric is the route reflector: FabricGoBGP (default) or FabricFRR.
+	Fabric string
 	// Direct attaches pods by calling each DPU's API, without host
 	// agents or CNI (for testing kai-dpu alone). Otherwise every server
 	// runs kai-host and pods are attached through host-device + kai-cni.
@@ -108,6 +110,7 @@ type State struct {
 	Record  netlab.Record `json:"record"`
 	BinDir  string        `json:"binDir"`
 	Direct  bool          `json:"direct"`
+	Fabric  string        `json:"fabric"`
 }
 
 // ErrRunning is returned by Up when a lab is already up in the state dir.
@@ -283,7 +286,14 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &State{Dir: o.StateDir, Prefix: o.Prefix, BinDir: o.BinDir, Direct: o.Direct}
+	switch o.Fabric {
+	case "":
+		o.Fabric = FabricGoBGP
+	case FabricGoBGP, FabricFRR:
+	default:
+		return nil, fmt.Errorf("fabric %q: want %s or %s", o.Fabric, FabricGoBGP, FabricFRR)
+	}
+	s := &State{Dir: o.StateDir, Prefix: o.Prefix, BinDir: o.BinDir, Direct: o.Direct, Fabric: o.Fabric}
 	nl.OnChange = func(r netlab.Record) {
 		s.Record = r
 		_ = s.save()
@@ -326,7 +336,11 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 		clients = append(clients, srv.Addr)
 		s.Servers = append(s.Servers, srv)
 	}
-	if _, err := nl.Start(fab, "route-reflector", nil, filepath.Join(o.BinDir, "kai-lab"), "reflector",
+	if o.Fabric == FabricFRR {
+		if err := startFRRReflector(nl, fab, o.StateDir, clients); err != nil {
+			return err
+		}
+	} else if _, err := nl.Start(fab, "route-reflector", nil, filepath.Join(o.BinDir, "kai-lab"), "reflector",
 		"--router-id", RRAddr, "--asn", fmt.Sprint(ASN), "--clients", join(clients)); err != nil {
 		return err
 	}
