@@ -114,6 +114,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	binDir := fs.String("bin-dir", "", "directory with kai-dpu and kai-lab (default: this binary's)")
 	fabric := fs.String("fabric", "gobgp", "route reflector: gobgp or frr (FRR bgpd from Debian's frr package)")
 	prefix := fs.String("prefix", "kai", "namespace name prefix (namespaces are PREFIX-server1, ...)")
+	legacy := fs.Int("legacy-servers", 0, "add servers doing EVPN on the host the old way (FRR + Linux bridge/VXLAN), with the same number of pods")
 	direct := fs.Bool("direct", false, "no host agents: attach pods through the DPU API instead of kai-host + CNI")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
@@ -134,7 +135,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	start := time.Now()
 	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct, Fabric: *fabric})
+	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct, Fabric: *fabric, LegacyServers: *legacy})
 	if err != nil {
 		return err
 	}
@@ -155,7 +156,11 @@ func printTopology(out io.Writer, s *lab.State) {
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POD\tSERVER\tNETWORK\tMAC\tIP\tVF -> REPRESENTOR")
 	for _, p := range s.Pods {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\tpf0vf%d -> %s\n", p.Name, p.Server, p.Network, p.MAC, p.IP, p.VF, p.Rep)
+		vf := fmt.Sprintf("pf0vf%d -> %s", p.VF, p.Rep)
+		if p.Legacy {
+			vf = "veth on a Linux bridge (FRR VTEP)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Server, p.Network, p.MAC, p.IP, vf)
 	}
 	_ = tw.Flush()
 }

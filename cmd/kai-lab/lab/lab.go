@@ -55,6 +55,9 @@ type Options struct {
 	Prefix string
 	// Fabric is the route reflector: FabricGoBGP (default) or FabricFRR.
 	Fabric string
+	// LegacyServers adds servers that do EVPN on the host with FRR and a
+	// Linux bridge/VXLAN VTEP, each with PodsPerServer pods.
+	LegacyServers int
 	// Direct attaches pods by calling each DPU's API, without host
 	// agents or CNI (for testing kai-dpu alone). Otherwise every server
 	// runs kai-host and pods are attached through host-device + kai-cni.
@@ -98,6 +101,8 @@ type Pod struct {
 	VF      uint32 `json:"vf"`
 	PCI     string `json:"pci"`
 	Rep     string `json:"representor"`
+	// Legacy pods sit behind an FRR/Linux-bridge VTEP, not a Kai DPU.
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 // State is what `up` built; it is persisted so other commands (and `down`
@@ -111,6 +116,7 @@ type State struct {
 	BinDir  string        `json:"binDir"`
 	Direct  bool          `json:"direct"`
 	Fabric  string        `json:"fabric"`
+	Legacy  []Legacy      `json:"legacy,omitempty"`
 }
 
 // ErrRunning is returned by Up when a lab is already up in the state dir.
@@ -279,6 +285,9 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if o.Servers < 1 || o.Servers > 200 {
 		return nil, fmt.Errorf("--servers must be 1..200, got %d", o.Servers)
 	}
+	if o.LegacyServers < 0 || o.LegacyServers > 50 {
+		return nil, fmt.Errorf("--legacy-servers must be 0..50, got %d", o.LegacyServers)
+	}
 	if o.PodsPerServer < 1 || o.PodsPerServer > 15 {
 		return nil, fmt.Errorf("--pods-per-server must be 1..15, got %d", o.PodsPerServer)
 	}
@@ -335,6 +344,9 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 		}
 		clients = append(clients, srv.Addr)
 		s.Servers = append(s.Servers, srv)
+	}
+	for n := 1; n <= o.LegacyServers; n++ {
+		clients = append(clients, fmt.Sprintf("198.18.0.%d", 100+n))
 	}
 	if o.Fabric == FabricFRR {
 		if err := startFRRReflector(nl, fab, o.StateDir, clients); err != nil {
@@ -393,9 +405,15 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 			}
 		}
 	}
+	for n := 1; n <= o.LegacyServers; n++ {
+		if err := buildLegacy(ctx, nl, s, fab, n, o.PodsPerServer); err != nil {
+			return fmt.Errorf("legacy server %d: %w", n, err)
+		}
+	}
 	if err := s.AttachAll(ctx); err != nil {
 		return err
 	}
+	s.announceLegacyPods()
 	return s.WaitConverged(ctx)
 }
 
@@ -599,6 +617,9 @@ func (s *State) Server(name string) *Server {
 func (s *State) AttachAll(ctx context.Context) error {
 	if !s.Direct {
 		for _, p := range s.Pods {
+			if p.Legacy {
+				continue
+			}
 			if out, err := s.CNI(ctx, s.BinDir, p.Name, "add"); err != nil {
 				return fmt.Errorf("CNI ADD %s: %w: %s", p.Name, err, out)
 			}
@@ -606,6 +627,9 @@ func (s *State) AttachAll(ctx context.Context) error {
 		return nil
 	}
 	for _, p := range s.Pods {
+		if p.Legacy {
+			continue
+		}
 		srv := s.Server(p.Server)
 		conn, err := Dial(srv)
 		if err != nil {
