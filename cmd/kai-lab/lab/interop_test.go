@@ -75,10 +75,10 @@ func TestFRRInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 		type path struct {
-			Valid    bool `json:"valid"`
-			Best     bool `json:"bestpath"`
+			Valid    bool                    `json:"valid"`
+			Best     bool                    `json:"bestpath"`
 			ExtComm  struct{ String string } `json:"extendedCommunity"`
-			Nexthops []struct{ IP string } `json:"nexthops"`
+			Nexthops []struct{ IP string }   `json:"nexthops"`
 		}
 		var table map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(out), &table); err != nil {
