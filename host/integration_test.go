@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,27 @@ func TestHostAgentAndCNI(t *testing.T) {
 		if err := cni(a1.Name, "check"); err != nil {
 			t.Fatalf("the pod's own attachment suffered: %v", err)
 		}
+	})
+	t.Run("ADD of a VF whose DEL was missed replaces the stale attachment", func(t *testing.T) {
+		// kai-cni tolerates DEL while kai-host is down, so kai-host can hold
+		// a stale attachment; the VF's next ADD (a new sandbox) replaces it.
+		for _, sandbox := range []string{"replacement-sandbox", a1.Name + "-sandbox"} {
+			if out, err := kaiCNI(l, bin, a1, "ADD", sandbox, a1.Network, a1.PCI, ""); err != nil {
+				t.Fatalf("ADD from %s: %v\n%s", sandbox, err, out)
+			}
+			list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, a := range list.GetAttachments() {
+				ids = append(ids, a.GetId())
+			}
+			if !slices.Contains(ids, sandbox+"/eth0") || len(ids) != 2 {
+				t.Fatalf("after ADD from %s the DPU has %v, want it and pod1-2 only", sandbox, ids)
+			}
+		}
+		mustReach(t, a1, b1.IP)
 	})
 	t.Run("kai-host restart loses nothing", func(t *testing.T) {
 		pinger := startPing(t, a1, b1.IP, 60)

@@ -76,6 +76,13 @@ func (h *HostServer) Add(ctx context.Context, r *kaiv1.HostAddRequest) (*kaiv1.H
 		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
 	}
 	resp, err := a.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: a.toProto(c)})
+	if status.Code(err) == codes.AlreadyExists && a.hasStaleHolders(c) {
+		// The DPU accepted everything but the VF being taken, and the
+		// holder is ours: replace it and try again.
+		if err = a.dropStaleHolders(ctx, c); err == nil {
+			resp, err = a.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: a.toProto(c)})
+		}
+	}
 	if err == nil && resp.GetAttachment().GetStatus().GetPhase() != kaiv1.Phase_PHASE_READY {
 		st := resp.GetAttachment().GetStatus()
 		err = status.Errorf(codes.FailedPrecondition, "DPU reports the attachment %s: %s", st.GetPhase(), st.GetReason())
@@ -90,6 +97,38 @@ func (h *HostServer) Add(ctx context.Context, r *kaiv1.HostAddRequest) (*kaiv1.H
 	a.status[c.ID] = resp.GetAttachment()
 	a.smu.Unlock()
 	return &kaiv1.HostAddResponse{Attachment: resp.GetAttachment()}, nil
+}
+
+func (a *Agent) hasStaleHolders(c checkpoint.Attachment) bool {
+	for _, o := range a.ck.List() {
+		if o.ID != c.ID && o.VF.PFIndex == c.VF.PFIndex && o.VF.VFIndex == c.VF.VFIndex {
+			return true
+		}
+	}
+	return false
+}
+
+// dropStaleHolders removes other attachments of the same VF. The device
+// plugin gives a VF to one pod at a time, so an older attachment of it is
+// one whose DEL never reached kai-host (kai-cni tolerates DEL while
+// kai-host is down); without this the DPU would refuse the new pod.
+func (a *Agent) dropStaleHolders(ctx context.Context, c checkpoint.Attachment) error {
+	for _, o := range a.ck.List() {
+		if o.ID == c.ID || o.VF.PFIndex != c.VF.PFIndex || o.VF.VFIndex != c.VF.VFIndex {
+			continue
+		}
+		a.log.Info("replacing a stale attachment of the same VF", "stale", o.ID, "new", c.ID, "pci", c.VF.PCIAddress)
+		if err := a.ck.Delete(o.ID); err != nil {
+			return status.Errorf(codes.Internal, "checkpoint: %v", err)
+		}
+		a.smu.Lock()
+		delete(a.status, o.ID)
+		a.smu.Unlock()
+		if _, err := a.att.Detach(ctx, &kaiv1.DetachRequest{Id: o.ID}); err != nil {
+			return dpuError(err)
+		}
+	}
+	return nil
 }
 
 // rollback forgets a failed Add; the DPU side follows at once or at the

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/kai-dpu/kai/sriov"
 )
@@ -180,9 +181,13 @@ func (c *Checkpoint) NextEpoch() (uint64, error) {
 	if c.epoch == ^uint64(0) {
 		return 0, errors.New("checkpoint: epoch exhausted")
 	}
-	c.epoch++
+	prev := c.epoch
+	// Never below the wall clock (ns): if the checkpoint is lost, the new
+	// epochs still exceed the ones the DPU accepted before, instead of
+	// restarting at 1 and being rejected as stale.
+	c.epoch = max(prev+1, uint64(time.Now().UnixNano()))
 	if err := c.saveLocked(); err != nil {
-		c.epoch--
+		c.epoch = prev
 		return 0, fmt.Errorf("checkpoint: next epoch: %w", err)
 	}
 	return c.epoch, nil
