@@ -80,7 +80,7 @@ func TestMACMobility(t *testing.T) {
 	}
 	eventually(t, 15*time.Second, "server2 to learn the MAC at server1", func() error {
 		if seq, ok, err := seqAt(c2, s1.Addr); err != nil || !ok || seq != 0 {
-			return fmt.Errorf("seq %d present %v err %v", seq, ok, err)
+			return fmt.Errorf("seq %d present %v err %w", seq, ok, err)
 		}
 		return flowTo(s2, s1.Addr)
 	})
@@ -97,7 +97,7 @@ func TestMACMobility(t *testing.T) {
 	}
 	eventually(t, 15*time.Second, "server1 to follow the move", func() error {
 		if seq, ok, err := seqAt(c1, s2.Addr); err != nil || !ok || seq != 1 {
-			return fmt.Errorf("server1 sees server2's route with seq %d (present %v, %v), want 1", seq, ok, err)
+			return fmt.Errorf("server1 sees server2's route with seq %d (present %v, %w), want 1", seq, ok, err)
 		}
 		if _, ok, _ := seqAt(c2, s1.Addr); ok {
 			return fmt.Errorf("server1 still advertises the MAC")
@@ -128,7 +128,7 @@ func TestMACMobility(t *testing.T) {
 	}
 	eventually(t, 15*time.Second, "server2 to follow the move back", func() error {
 		if seq, ok, err := seqAt(c2, s1.Addr); err != nil || !ok || seq != 2 {
-			return fmt.Errorf("server2 sees server1's route with seq %d (present %v, %v), want 2", seq, ok, err)
+			return fmt.Errorf("server2 sees server1's route with seq %d (present %v, %w), want 2", seq, ok, err)
 		}
 		if _, ok, _ := seqAt(c1, s2.Addr); ok {
 			return fmt.Errorf("server2 still advertises the MAC")
