@@ -1,6 +1,7 @@
 // Command kai-lab runs Kai on one machine: servers as network namespaces,
-// each with a DPU (OVS userspace datapath + kai-dpu), emulated VFs into pod
-// namespaces, and a fabric with a route reflector. See docs/lab.md.
+// each a host (kai-host) and a DPU (OVS userspace datapath + kai-dpu),
+// emulated VFs attached to pods by the real CNI chain, and a fabric with a
+// GoBGP or FRR route reflector. See "The lab" in README.md.
 package main
 
 import (
