@@ -21,7 +21,9 @@ build: ## binaries into bin/, and kai-dpu for the DPU's Arm cores into bin/linux
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -ldflags '$(LDFLAGS)' -o bin/linux-arm64/ ./cmd/kai-dpu ./cmd/kaictl
 
 test: check-generate lint ## everything CI checks: generated code, lint, unit and integration tests
-	$(GO) test -count=1 -timeout 20m ./...
+	# One package at a time: the integration packages build real topologies and
+	# check zero loss with 1 s ping deadlines; they must not starve each other.
+	$(GO) test -count=1 -p 1 -timeout 25m ./...
 
 unit: ## tests that need neither root nor OVS
 	$(GO) test -count=1 -short ./...
