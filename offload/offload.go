@@ -98,3 +98,10 @@ type Dataplane interface {
 	// Close releases connections; it leaves the dataplane programmed.
 	Close() error
 }
+
+// DriftDetector is implemented by backends that can tell cheaply that what
+// is programmed no longer matches their last Apply (for example after
+// ovs-vswitchd restarted), so the controller reconciles at once.
+type DriftDetector interface {
+	Drifted(ctx context.Context) bool
+}

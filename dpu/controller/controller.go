@@ -58,6 +58,9 @@ type Options struct {
 	MaxBackoff time.Duration
 	// AttachTimeout bounds Attach/Detach/Sync when the caller set no deadline.
 	AttachTimeout time.Duration
+	// DriftCheck is how often a backend that can detect drift cheaply
+	// (offload.DriftDetector) is asked; drift triggers a reconcile.
+	DriftCheck time.Duration
 }
 
 // Controller owns kai-dpu's state.
@@ -103,6 +106,9 @@ func New(cfg *config.Config, st *store.Store, bgp Speaker, dp offload.Dataplane,
 	}
 	if opts.AttachTimeout == 0 {
 		opts.AttachTimeout = 30 * time.Second
+	}
+	if opts.DriftCheck == 0 {
+		opts.DriftCheck = time.Second
 	}
 	c := &Controller{
 		log: log, store: st, bgp: bgp, dp: dp, reps: reps, opts: opts,
@@ -201,6 +207,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer resync.Stop()
 	var retry <-chan time.Time
 	syncDeadline := time.After(time.Until(c.start.Add(time.Duration(c.cfg.Load().BGP.InitialSyncSeconds) * time.Second)))
+	drift := time.NewTicker(c.opts.DriftCheck)
+	defer drift.Stop()
+	detector, _ := c.dp.(offload.DriftDetector)
 	c.Trigger()
 	for {
 		select {
@@ -212,6 +221,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-retry:
 		case <-syncDeadline:
 			syncDeadline = nil
+		case <-drift.C:
+			if detector == nil || retry != nil || !detector.Drifted(ctx) {
+				continue
+			}
+			c.log.Info("dataplane drifted from the last apply (ovs-vswitchd restart?); reconciling")
 		}
 		c.rmu.Lock()
 		n := c.requested

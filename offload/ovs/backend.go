@@ -35,9 +35,10 @@ type Backend struct {
 	db  *ovsdbClient
 	of  ofctl
 
-	mu     sync.Mutex
-	owners map[uint64]string // cookie -> owner, from the last render
-	nets   map[uint32]string // VNI -> network name
+	mu      sync.Mutex
+	owners  map[uint64]string // cookie -> owner, from the last render
+	nets    map[uint32]string // VNI -> network name
+	applied int               // flows in the last successfully applied program
 }
 
 var _ offload.Dataplane = (*Backend)(nil)
@@ -108,12 +109,23 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		owners[f.Cookie] = f.Owner
 	}
 	b.mu.Lock()
-	b.owners, b.nets = owners, nets
+	b.owners, b.nets, b.applied = owners, nets, len(prog.Flows)
 	b.mu.Unlock()
 	if len(lines) > 0 {
 		b.log.Debug("openflow bundle applied", "changes", len(lines), "lines", lines[:min(len(lines), 20)])
 	}
 	return offload.Result{Changes: changes + len(lines)}, nil
+}
+
+// Drifted reports, cheaply, whether the programmed flows no longer match the
+// last Apply (ovs-vswitchd restarted and lost them, or someone deleted
+// some), so the caller can reconcile at once instead of at its next
+// periodic pass. An unreachable ovs-vswitchd counts as drifted.
+func (b *Backend) Drifted(ctx context.Context) bool {
+	n, err := b.of.countFlows(ctx)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return err != nil || n != b.applied
 }
 
 // Diff returns the bundle lines that turn the read-back state into prog:

@@ -160,11 +160,17 @@ func TestBackendReconcilesRealOVS(t *testing.T) {
 	if got := e.kaiFlows(t); got != 0 {
 		t.Fatalf("expected a restarted ovs-vswitchd to have no flows, found %d", got)
 	}
+	if !e.b.Drifted(context.Background()) {
+		t.Fatal("Drifted must report a restarted ovs-vswitchd")
+	}
 	if n := e.apply(t, moved); n == 0 {
 		t.Fatal("Apply after an ovs-vswitchd restart changed nothing")
 	}
 	if got := e.kaiFlows(t); got != want {
 		t.Fatalf("%d Kai flows after the vswitchd restart, want %d", got, want)
+	}
+	if e.b.Drifted(context.Background()) {
+		t.Fatal("Drifted after a successful Apply")
 	}
 
 	// Representor ports follow the state: one removed, only Kai's touched.

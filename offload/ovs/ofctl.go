@@ -178,3 +178,19 @@ func (o ofctl) bundle(ctx context.Context, lines []string) error {
 	_, err := o.run(ctx, strings.Join(lines, "\n")+"\n", "bundle", o.target, "-")
 	return err
 }
+
+var reFlowCount = regexp.MustCompile(`flow_count=(\d+)`)
+
+// countFlows returns how many of Kai's flows are programmed, cheaply: OVS
+// aggregates them without printing each one.
+func (o ofctl) countFlows(ctx context.Context) (int, error) {
+	out, err := o.run(ctx, "", "dump-aggregate", o.target, fmt.Sprintf("cookie=%#x/%#x", cookieTag, cookieTagMask))
+	if err != nil {
+		return 0, err
+	}
+	m := reFlowCount.FindStringSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("unparsable dump-aggregate output %q", strings.TrimSpace(out))
+	}
+	return strconv.Atoi(m[1])
+}

@@ -188,6 +188,18 @@ func (l *Lab) RestartDPU(ctx context.Context, server string) error {
 	return StartDPU(ctx, l.nl, srv, l.binDir)
 }
 
+// RestartVswitchd restarts a server's ovs-vswitchd, which loses every
+// OpenFlow flow and group (OVSDB keeps the bridge and ports).
+func (l *Lab) RestartVswitchd(server string) error {
+	srv := l.Server(server)
+	if srv == nil {
+		return fmt.Errorf("no server %q", server)
+	}
+	o := l.nl.OVS(srv.NS, srv.Name+"-ovs")
+	o.StopVswitchd()
+	return o.StartVswitchd()
+}
+
 // StopDPU stops a server's kai-dpu (SIGTERM).
 func (l *Lab) StopDPU(server string) error {
 	srv := l.Server(server)

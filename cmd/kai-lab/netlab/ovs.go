@@ -61,7 +61,16 @@ func (o *OVS) StartVswitchd() error {
 }
 
 // StopVswitchd stops ovs-vswitchd (its flows are lost; OVSDB stays).
-func (o *OVS) StopVswitchd() { o.vswitchd.Stop(10 * time.Second) }
+func (o *OVS) StopVswitchd() {
+	if p := o.lab.Proc(o.name + "-vswitchd"); p != nil {
+		p.Stop(10 * time.Second)
+	}
+}
+
+// OVS returns a handle on an instance this lab started with StartOVS.
+func (l *Lab) OVS(ns, name string) *OVS {
+	return &OVS{NS: ns, Dir: filepath.Join(l.Dir, name), lab: l, name: name}
+}
 
 func (o *OVS) env() []string {
 	return []string{"OVS_RUNDIR=" + o.Dir, "OVS_DBDIR=" + o.Dir, "OVS_LOGDIR=" + o.Dir}
