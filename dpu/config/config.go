@@ -35,6 +35,17 @@ type Config struct {
 	// Hosts lists which host agents may attach what. Empty means the one
 	// host named by Node, on every network and PF.
 	Hosts []Host `json:"hosts"`
+	// MACMobility tunes duplicate MAC detection.
+	MACMobility MACMobility `json:"macMobility"`
+}
+
+// MACMobility configures duplicate MAC detection (RFC 7432 section 15.1):
+// a MAC that moves DuplicateMoves times within DuplicateSeconds is frozen
+// where it is for FreezeSeconds.
+type MACMobility struct {
+	DuplicateMoves   uint32 `json:"duplicateMoves"`   // default 5; 0 keeps the default
+	DuplicateSeconds uint32 `json:"duplicateSeconds"` // default 180
+	FreezeSeconds    uint32 `json:"freezeSeconds"`    // default 180
 }
 
 // API is where the gRPC API listens.
@@ -187,6 +198,15 @@ func (c *Config) applyDefaults() {
 	if c.BGP.InitialSyncSeconds == 0 {
 		c.BGP.InitialSyncSeconds = DefaultInitialSyncSeconds
 	}
+	if c.MACMobility.DuplicateMoves == 0 {
+		c.MACMobility.DuplicateMoves = 5
+	}
+	if c.MACMobility.DuplicateSeconds == 0 {
+		c.MACMobility.DuplicateSeconds = 180
+	}
+	if c.MACMobility.FreezeSeconds == 0 {
+		c.MACMobility.FreezeSeconds = 180
+	}
 	if c.Dataplane.Backend == "" {
 		c.Dataplane.Backend = "ovs"
 	}
@@ -249,6 +269,9 @@ func (c *Config) Validate() error {
 		bad("node", "required: the name of the host this DPU serves")
 	}
 	errs = append(errs, c.validateAPI()...)
+	if c.MACMobility.DuplicateMoves < 2 {
+		bad("macMobility.duplicateMoves", "must be at least 2 (a single move is normal mobility), got %d", c.MACMobility.DuplicateMoves)
+	}
 	if c.BGP.ASN == 0 {
 		bad("bgp.asn", "required and must be non-zero")
 	}

@@ -219,6 +219,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"missing node", map[string]string{"node": ""}, []string{"node: required"}},
 		{"missing api.listen", map[string]string{"api": "api: {}"}, []string{"api.listen: required"}},
+		{"duplicate detection on every move", map[string]string{"representors": "representors: emulated\nmacMobility: {duplicateMoves: 1}"}, []string{"macMobility.duplicateMoves: must be at least 2"}},
 		{"TCP API without TLS", map[string]string{"api": `api: {listen: "198.18.1.2:50051"}`}, []string{"api.tls.ca: required for a TCP listener", "api.tls.cert: required", "api.tls.key: required"}},
 		{"TCP API without port", map[string]string{"api": `api: {listen: "198.18.1.2", insecure: true}`}, []string{`api.listen: want "host:port"`}},
 		{"insecure with TLS", map[string]string{"api": `api: {listen: "198.18.1.2:1", insecure: true, tls: {ca: a, cert: b, key: c}}`}, []string{"api.insecure: cannot be combined with api.tls"}},

@@ -59,7 +59,8 @@ type Options struct {
 	// AttachTimeout bounds Attach/Detach/Sync when the caller set no deadline.
 	AttachTimeout time.Duration
 	// DriftCheck is how often a backend that can detect drift cheaply
-	// (offload.DriftDetector) is asked; drift triggers a reconcile.
+	// (offload.DriftDetector) is asked, and expired MAC freezes are
+	// looked for; either triggers a reconcile.
 	DriftCheck time.Duration
 }
 
@@ -87,6 +88,7 @@ type Controller struct {
 	passDone  chan struct{} // closed and replaced after every pass
 	lastErr   error
 	last      desired.Output
+	dups      *dupDetector
 	subs      map[int]*subscriber
 	nextSub   int
 }
@@ -113,7 +115,7 @@ func New(cfg *config.Config, st *store.Store, bgp Speaker, dp offload.Dataplane,
 	c := &Controller{
 		log: log, store: st, bgp: bgp, dp: dp, reps: reps, opts: opts,
 		bootID: newBootID(), start: time.Now(),
-		kick: make(chan struct{}, 1), passDone: make(chan struct{}),
+		kick: make(chan struct{}, 1), passDone: make(chan struct{}), dups: newDupDetector(),
 		subs: map[int]*subscriber{},
 	}
 	c.cfg.Store(cfg)
@@ -222,10 +224,15 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-syncDeadline:
 			syncDeadline = nil
 		case <-drift.C:
-			if detector == nil || retry != nil || !detector.Drifted(ctx) {
+			switch {
+			case retry != nil:
+				continue
+			case c.dups.expired(time.Now()):
+			case detector != nil && detector.Drifted(ctx):
+				c.log.Info("dataplane drifted from the last apply (ovs-vswitchd restart?); reconciling")
+			default:
 				continue
 			}
-			c.log.Info("dataplane drifted from the last apply (ovs-vswitchd restart?); reconciling")
 		}
 		c.rmu.Lock()
 		n := c.requested
@@ -251,6 +258,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 func (c *Controller) reconcile(ctx context.Context) error {
 	in, complete := c.input()
+	in.Frozen = c.dups.current(time.Now())
 	if complete {
 		// Saved for the next start; see learned.
 		if err := c.store.SetRemote(in.Learned); err != nil {
@@ -286,7 +294,19 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reconcile: %w", err)
 	}
+	if frozen := c.dups.observe(in.Config.MACMobility, out, in.Config.VTEP.Address, time.Now()); len(frozen) > 0 {
+		for _, k := range frozen {
+			c.log.Warn("duplicate MAC detected; frozen", "network", k.Network, "mac", k.MAC,
+				"reason", c.dups.current(time.Now())[k].Reason)
+		}
+		c.Trigger() // recompute with the freeze, and report it
+	}
 	return nil
+}
+
+// FrozenMACs returns the MACs frozen by duplicate detection.
+func (c *Controller) FrozenMACs() map[desired.MACKey]desired.Frozen {
+	return c.dups.current(time.Now())
 }
 
 // Subscribe streams events for node (all nodes if empty). The channel is

@@ -151,7 +151,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
+	return newEnvWith(t, testConfig)
+}
+
+func newEnvWith(t *testing.T, yaml string) *env {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
@@ -731,4 +736,46 @@ func TestReload(t *testing.T) {
 	if e.ctl.Config() != before {
 		t.Fatal("a rejected reload replaced the running config")
 	}
+}
+
+// RFC 7432 section 15.1: a MAC that keeps moving is frozen where it is, and
+// thaws after the freeze time.
+func TestDuplicateMACIsFrozen(t *testing.T) {
+	e := newEnvWith(t, testConfig+"macMobility: {duplicateMoves: 3, duplicateSeconds: 60, freezeSeconds: 2}\n")
+	const mac = "02:00:00:00:0d:01"
+	a, b := netip.MustParseAddr("198.18.0.12"), netip.MustParseAddr("198.18.0.13")
+	at := func(vtep netip.Addr, seq uint32) {
+		e.spk.SetLearned([]evpn.Route{{Type: evpn.MACIP, RD: vtep.String() + ":1", MAC: mac, VTEP: vtep, VNI: 10100, Seq: seq, RTs: []string{"65001:10100"}}})
+	}
+	where := func() netip.Addr {
+		for _, r := range network(e.dp.Last(), "blue").Remote {
+			if r.MAC == mac {
+				return r.VTEP
+			}
+		}
+		return netip.Addr{}
+	}
+	follow := func(vtep netip.Addr, seq uint32) {
+		t.Helper()
+		at(vtep, seq)
+		waitFor(t, fmt.Sprintf("the dataplane to follow %s to %s", mac, vtep), func() bool { return where() == vtep })
+	}
+	follow(a, 0)
+	follow(b, 1) // move 1
+	follow(a, 2) // move 2
+	follow(b, 3) // move 3: frozen at b
+	waitFor(t, "the MAC to be frozen", func() bool { return len(e.ctl.FrozenMACs()) == 1 })
+	for k, f := range e.ctl.FrozenMACs() {
+		if k.MAC != mac || f.VTEP != b || !strings.Contains(f.Reason, "moved 3 times") {
+			t.Fatalf("frozen %v: %+v", k, f)
+		}
+	}
+	// A fourth move (higher sequence at a) is not followed while frozen...
+	at(a, 4)
+	time.Sleep(300 * time.Millisecond)
+	if got := where(); got != b {
+		t.Fatalf("a frozen MAC moved to %s", got)
+	}
+	// ...and is followed once the freeze expires.
+	waitFor(t, "the freeze to expire and the MAC to follow the winner", func() bool { return where() == a && len(e.ctl.FrozenMACs()) == 0 })
 }

@@ -26,6 +26,7 @@ type collector struct {
 	routes  *prometheus.Desc
 	peers   *prometheus.Desc
 	healthy *prometheus.Desc
+	frozen  *prometheus.Desc
 }
 
 func newCollector(ctl *controller.Controller, sp *evpn.Speaker) *collector {
@@ -35,6 +36,7 @@ func newCollector(ctl *controller.Controller, sp *evpn.Speaker) *collector {
 		routes:  prometheus.NewDesc("kai_dpu_evpn_routes", "EVPN routes by origin.", []string{"origin"}, nil),
 		peers:   prometheus.NewDesc("kai_dpu_bgp_peer_up", "1 when the BGP session is established.", []string{"neighbor"}, nil),
 		healthy: prometheus.NewDesc("kai_dpu_reconcile_ok", "1 when the last reconcile succeeded.", nil, nil),
+		frozen:  prometheus.NewDesc("kai_dpu_duplicate_macs_frozen", "MACs frozen by duplicate detection (RFC 7432 section 15.1).", nil, nil),
 	}
 }
 
@@ -43,6 +45,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.routes
 	ch <- c.peers
 	ch <- c.healthy
+	ch <- c.frozen
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -71,6 +74,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ok = 1
 	}
 	ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, ok)
+	ch <- prometheus.MustNewConstMetric(c.frozen, prometheus.GaugeValue, float64(len(c.ctl.FrozenMACs())))
 }
 
 func serveMetrics(addr string, ctl *controller.Controller, sp *evpn.Speaker, errc chan<- error) (*http.Server, error) {

@@ -21,6 +21,21 @@ type Input struct {
 	Attachments []store.Attachment
 	// Learned are the routes received from the fabric (never our own).
 	Learned []evpn.Route
+	// Frozen MACs (duplicate detection, RFC 7432 section 15.1) stay where
+	// they were frozen: their routes are not processed until the freeze ends.
+	Frozen map[MACKey]Frozen
+}
+
+// MACKey names a MAC within a network (a MAC-VRF).
+type MACKey struct {
+	Network string
+	MAC     string
+}
+
+// Frozen pins a MAC to a VTEP, with the reason shown to operators.
+type Frozen struct {
+	VTEP   netip.Addr
+	Reason string
 }
 
 // Output is the desired dataplane, the routes to originate, and per
@@ -49,7 +64,7 @@ func Compute(in Input) Output {
 	nets := slices.Clone(cfg.Networks)
 	sort.Slice(nets, func(i, j int) bool { return nets[i].VNI < nets[j].VNI })
 	for _, n := range nets {
-		dn, routes := network(cfg, n, byNet[n.Name], importsOf(n, in.Learned), out.Problems)
+		dn, routes := network(cfg, n, byNet[n.Name], importsOf(n, in.Learned), in.Frozen, out.Problems)
 		out.Dataplane.Networks = append(out.Dataplane.Networks, dn)
 		out.Routes = append(out.Routes, routes...)
 	}
@@ -71,7 +86,7 @@ func importsOf(n config.Network, learned []evpn.Route) []evpn.Route {
 	return out
 }
 
-func network(cfg *config.Config, n config.Network, atts []store.Attachment, learned []evpn.Route, problems map[string]string) (offload.Network, []evpn.Route) {
+func network(cfg *config.Config, n config.Network, atts []store.Attachment, learned []evpn.Route, frozen map[MACKey]Frozen, problems map[string]string) (offload.Network, []evpn.Route) {
 	vtep := cfg.VTEP.Address
 	dn := offload.Network{Name: n.Name, VNI: n.VNI}
 	exportRTs := slices.Clone(n.RouteTargets.Export)
@@ -109,13 +124,18 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 			cands = append(cands, c)
 		}
 		sortCandidates(cands)
-		w := cands[evpn.Winner(cands)]
+		w := pick(cands, frozen[MACKey{n.Name, a.MAC}], vtep)
 		port := offload.Port{Name: a.Representor, Owner: a.ID, MAC: a.MAC, IPs: a.IPs}
+		if f, ok := frozen[MACKey{n.Name, a.MAC}]; ok {
+			problems[a.ID] = f.Reason
+		}
 		if !w.Local {
 			// RFC 7432 section 15: the MAC moved; withdraw ours, follow theirs.
 			port.Moved = true
-			problems[a.ID] = fmt.Sprintf("MAC %s moved to VTEP %s: its route (sequence %d, sticky %t) wins over ours (sequence %d) by RFC 7432 section 15",
-				a.MAC, w.VTEP, w.Seq, w.Sticky, a.Seq)
+			if _, isFrozen := problems[a.ID]; !isFrozen {
+				problems[a.ID] = fmt.Sprintf("MAC %s moved to VTEP %s: its route (sequence %d, sticky %t) wins over ours (sequence %d) by RFC 7432 section 15",
+					a.MAC, w.VTEP, w.Seq, w.Sticky, a.Seq)
+			}
 			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: a.MAC, VTEP: w.VTEP})
 		} else {
 			routes = append(routes, macRoutes(n, a, vtep, exportRTs)...)
@@ -131,7 +151,15 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 			cands = append(cands, c)
 		}
 		sortCandidates(cands)
-		dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: mac, VTEP: cands[evpn.Winner(cands)].VTEP})
+		if w := pick(cands, frozen[MACKey{n.Name, mac}], vtep); w.VTEP != vtep {
+			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: mac, VTEP: w.VTEP})
+		}
+	}
+	// A MAC frozen at a remote VTEP stays there even once it is withdrawn.
+	for k, f := range frozen {
+		if _, advertised := remote[k.MAC]; k.Network == n.Name && !local[k.MAC] && !advertised && f.VTEP != vtep {
+			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: k.MAC, VTEP: f.VTEP})
+		}
 	}
 	delete(flood, vtep)
 	for v := range flood {
@@ -154,6 +182,20 @@ func macRoutes(n config.Network, a store.Attachment, vtep netip.Addr, rts []stri
 		out = append(out, r)
 	}
 	return out
+}
+
+// pick is the RFC 7432 winner, unless the MAC is frozen: then the frozen
+// location, whatever newer routes say (ours is the local candidate).
+func pick(cands []evpn.Candidate, f Frozen, ours netip.Addr) evpn.Candidate {
+	if f.VTEP.IsValid() {
+		for _, c := range cands {
+			if c.VTEP == f.VTEP {
+				return c
+			}
+		}
+		return evpn.Candidate{VTEP: f.VTEP, Local: f.VTEP == ours}
+	}
+	return cands[evpn.Winner(cands)]
 }
 
 // sortCandidates gives Winner a deterministic order (it is already

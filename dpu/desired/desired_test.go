@@ -519,3 +519,49 @@ networks: [{name: blue, vni: 10100}]
 		t.Fatalf("IPv6 VTEP reached the IPv4 VXLAN dataplane: %+v", n)
 	}
 }
+
+// A frozen MAC stays where it was frozen whatever its routes say, even
+// once that location withdraws (RFC 7432 section 15.1).
+func TestComputeFrozenMACs(t *testing.T) {
+	cfg := testCfg(t)
+	t2 := func(vtep netip.Addr, mac string, seq uint32) evpn.Route {
+		return evpn.Route{Type: evpn.MACIP, RD: vtep.String() + ":1", MAC: mac, VTEP: vtep, VNI: 10100, Seq: seq, RTs: []string{blueRT}}
+	}
+	remoteAt := func(out Output, mac string) netip.Addr {
+		for _, n := range out.Dataplane.Networks {
+			for _, r := range n.Remote {
+				if n.Name == "blue" && r.MAC == mac {
+					return r.VTEP
+				}
+			}
+		}
+		return netip.Addr{}
+	}
+	frozenAt := func(v netip.Addr) map[MACKey]Frozen {
+		return map[MACKey]Frozen{{Network: "blue", MAC: macA}: {VTEP: v, Reason: "duplicate"}}
+	}
+	// Higher sequence elsewhere is ignored.
+	out := Compute(Input{Config: cfg, Learned: []evpn.Route{t2(vtep21, macA, 3), t2(vtep22, macA, 4)}, Frozen: frozenAt(vtep21)})
+	if got := remoteAt(out, macA); got != vtep21 {
+		t.Fatalf("frozen at %s, dataplane sends to %s", vtep21, got)
+	}
+	// The frozen location withdrew: still pinned.
+	out = Compute(Input{Config: cfg, Learned: []evpn.Route{t2(vtep22, macA, 5)}, Frozen: frozenAt(vtep21)})
+	if got := remoteAt(out, macA); got != vtep21 {
+		t.Fatalf("frozen at a withdrawn %s, dataplane sends to %s", vtep21, got)
+	}
+	// Frozen here: the local attachment keeps the MAC (and says why).
+	a := att("a", "blue", macA, "pf0vf0", 0)
+	out = Compute(Input{Config: cfg, Attachments: []store.Attachment{a}, Learned: []evpn.Route{t2(vtep22, macA, 9)}, Frozen: frozenAt(self)})
+	if got := remoteAt(out, macA); got.IsValid() {
+		t.Fatalf("frozen locally, dataplane sends to %s", got)
+	}
+	if out.Problems["a"] != "duplicate" {
+		t.Fatalf("local attachment of a frozen MAC: problem %q, want the freeze reason", out.Problems["a"])
+	}
+	// Other MACs are unaffected.
+	out = Compute(Input{Config: cfg, Learned: []evpn.Route{t2(vtep21, macB, 1), t2(vtep22, macB, 2)}, Frozen: frozenAt(vtep21)})
+	if got := remoteAt(out, macB); got != vtep22 {
+		t.Fatalf("an unfrozen MAC must follow the winner %s, got %s", vtep22, got)
+	}
+}
