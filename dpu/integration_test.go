@@ -25,39 +25,9 @@ import (
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+	"github.com/kai-dpu/kai/cmd/kai-lab/labtest"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
-
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	need := func(why string) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("integration test cannot run in CI: %s", why)
-		}
-		t.Skip("skipping integration test: " + why)
-	}
-	if testing.Short() {
-		need("-short")
-	}
-	if os.Geteuid() != 0 {
-		need("needs root (network namespaces, veths, OVS); run `sudo make test`")
-	}
-	for _, bin := range []string{"ip", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovs-ofctl", "ping", "ethtool"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			need(fmt.Sprintf("%s not found; run hack/install-prereqs.sh", bin))
-		}
-	}
-}
-
-func buildBinaries(t *testing.T, dir string) {
-	t.Helper()
-	for _, cmd := range []string{"kai-dpu", "kai-lab"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "github.com/kai-dpu/kai/cmd/"+cmd).CombinedOutput()
-		if err != nil {
-			t.Fatalf("build %s: %v\n%s", cmd, err, out)
-		}
-	}
-}
 
 // upLab brings up a lab for the test and tears it down afterwards, keeping
 // the logs when the test failed and KAI_KEEP_LOGS names a directory.
@@ -65,7 +35,7 @@ func upLab(t *testing.T, servers, pods int) *lab.Lab {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	buildBinaries(t, bin)
+	labtest.BuildBinaries(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{
@@ -82,7 +52,7 @@ func upLab(t *testing.T, servers, pods int) *lab.Lab {
 			}
 			for _, srv := range l.Servers {
 				if data, err := os.ReadFile(filepath.Join(l.Dir, srv.Name+"-kai-dpu.log")); err == nil {
-					t.Logf("--- %s kai-dpu log (tail) ---\n%s", srv.Name, tail(string(data), 3000))
+					t.Logf("--- %s kai-dpu log (tail) ---\n%s", srv.Name, labtest.Tail(string(data), 3000))
 				}
 			}
 		}
@@ -94,7 +64,7 @@ func upLab(t *testing.T, servers, pods int) *lab.Lab {
 }
 
 func TestTwoDPUsL2EVPN(t *testing.T) {
-	requirePrivileged(t)
+	labtest.RequirePrivileged(t, "ovs-vsctl", "ovs-ofctl")
 	l := upLab(t, 2, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -106,9 +76,9 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 	c1, c2 := clients(t, s1), clients(t, s2)
 
 	t.Run("ping within a network across DPUs", func(t *testing.T) {
-		mustReach(t, a1, b1.IP)
-		mustReach(t, b2, a2.IP)
-		mustReach(t, b1, a1.IP)
+		labtest.MustReach(t, a1, b1.IP)
+		labtest.MustReach(t, b2, a2.IP)
+		labtest.MustReach(t, b1, a1.IP)
 	})
 	t.Run("no ping across networks", func(t *testing.T) {
 		if lab.Reach(ctx, a1, b2.IP, false) {
@@ -176,7 +146,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 		if err == nil {
 			t.Fatal("packets with a spoofed source IP reached the other DPU")
 		}
-		mustReach(t, a1, b1.IP)
+		labtest.MustReach(t, a1, b1.IP)
 	})
 	t.Run("restart of kai-dpu loses no ping", func(t *testing.T) {
 		before := cookies(t, s1)
@@ -193,7 +163,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 			t.Fatal(err)
 		}
 		// c1 reconnects by itself to the restarted kai-dpu's socket.
-		eventually(t, 30*time.Second, "server1's attachments to be Ready again", func() error {
+		labtest.Eventually(t, 30*time.Second, "server1's attachments to be Ready again", func() error {
 			list, err := c1.att.List(ctx, &kaiv1.ListRequest{})
 			if err != nil {
 				return err
@@ -207,7 +177,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 		})
 		_ = pinger.Wait()
 		if !strings.Contains(out.String(), "100 packets transmitted, 100 received") {
-			t.Fatalf("ping at 10/s across the kai-dpu restart lost packets:\n%s", tail(out.String(), 400))
+			t.Fatalf("ping at 10/s across the kai-dpu restart lost packets:\n%s", labtest.Tail(out.String(), 400))
 		}
 		after := cookies(t, s1)
 		if !slices.Equal(before, after) {
@@ -223,7 +193,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 		if err := l.RestartVswitchd(s1.Name); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "server1's flows to be restored", func() error {
+		labtest.Eventually(t, 10*time.Second, "server1's flows to be restored", func() error {
 			out, err := s1.Ofctl("dump-flows", "cookie=0x4b00000000000000/0xff00000000000000")
 			if err != nil {
 				return err
@@ -237,7 +207,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 		if after := cookies(t, s1); !slices.Equal(before, after) {
 			t.Fatalf("flows after the restart differ:\nbefore %v\nafter  %v", before, after)
 		}
-		mustReach(t, a1, b1.IP)
+		labtest.MustReach(t, a1, b1.IP)
 		// The bound (documented in docs/design.md): the drift probe runs every
 		// second, then one reconcile. vswitchd's own restart is included.
 		t.Logf("flows restored %s after the ovs-vswitchd restart began", restored.Round(10*time.Millisecond))
@@ -252,7 +222,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 15*time.Second, "pod1-1's routes to be withdrawn at server2", func() error {
+		labtest.Eventually(t, 15*time.Second, "pod1-1's routes to be withdrawn at server2", func() error {
 			rs, err := c2.insp.ListRoutes(ctx, &kaiv1.ListRoutesRequest{})
 			if err != nil {
 				return err
@@ -264,7 +234,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 			}
 			return nil
 		})
-		eventually(t, 15*time.Second, "server2's flows to forget pod1-1", func() error {
+		labtest.Eventually(t, 15*time.Second, "server2's flows to forget pod1-1", func() error {
 			out, err := s2.Ofctl("dump-flows")
 			if err != nil {
 				return err
@@ -280,7 +250,7 @@ func TestTwoDPUsL2EVPN(t *testing.T) {
 		if lab.Reach(ctx, b1, a1.IP, false) {
 			t.Fatal("pod2-1 still reaches the detached pod1-1")
 		}
-		mustReach(t, b2, a2.IP)
+		labtest.MustReach(t, b2, a2.IP)
 	})
 }
 
@@ -299,28 +269,6 @@ func clients(t *testing.T, srv *lab.Server) apiClients {
 	return apiClients{kaiv1.NewAttachmentsClient(conn), kaiv1.NewInspectClient(conn)}
 }
 
-func mustReach(t *testing.T, from lab.Pod, ip string) {
-	t.Helper()
-	if !lab.Reach(context.Background(), from, ip, true) {
-		t.Fatalf("%s cannot reach %s", from.Name, ip)
-	}
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 var reCookie = regexp.MustCompile(`cookie=(0x[0-9a-f]+)`)
 
 // cookies returns the sorted cookies of a server's Kai flows; each names
@@ -337,11 +285,4 @@ func cookies(t *testing.T, srv *lab.Server) []string {
 	}
 	slices.Sort(cs)
 	return cs
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -15,11 +15,12 @@ import (
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+	"github.com/kai-dpu/kai/cmd/kai-lab/labtest"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
 
 func TestMACMobility(t *testing.T) {
-	requirePrivileged(t)
+	labtest.RequirePrivileged(t, "ovs-vsctl", "ovs-ofctl")
 	l := upLab(t, 2, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -78,7 +79,7 @@ func TestMACMobility(t *testing.T) {
 	if _, err := c1.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: att(s1, "mover-1")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "server2 to learn the MAC at server1", func() error {
+	labtest.Eventually(t, 15*time.Second, "server2 to learn the MAC at server1", func() error {
 		if seq, ok, err := seqAt(c2, s1.Addr); err != nil || !ok || seq != 0 {
 			return fmt.Errorf("seq %d present %v err %w", seq, ok, err)
 		}
@@ -95,7 +96,7 @@ func TestMACMobility(t *testing.T) {
 	if resp.GetAttachment().GetStatus().GetPhase() != kaiv1.Phase_PHASE_READY {
 		t.Fatalf("the new location is not Ready: %v", resp.GetAttachment().GetStatus())
 	}
-	eventually(t, 15*time.Second, "server1 to follow the move", func() error {
+	labtest.Eventually(t, 15*time.Second, "server1 to follow the move", func() error {
 		if seq, ok, err := seqAt(c1, s2.Addr); err != nil || !ok || seq != 1 {
 			return fmt.Errorf("server1 sees server2's route with seq %d (present %v, %w), want 1", seq, ok, err)
 		}
@@ -126,7 +127,7 @@ func TestMACMobility(t *testing.T) {
 	if _, err := c1.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: att(s1, "mover-3")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 15*time.Second, "server2 to follow the move back", func() error {
+	labtest.Eventually(t, 15*time.Second, "server2 to follow the move back", func() error {
 		if seq, ok, err := seqAt(c2, s1.Addr); err != nil || !ok || seq != 2 {
 			return fmt.Errorf("server2 sees server1's route with seq %d (present %v, %w), want 2", seq, ok, err)
 		}

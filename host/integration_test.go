@@ -22,49 +22,15 @@ import (
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+	"github.com/kai-dpu/kai/cmd/kai-lab/labtest"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
 
-func requirePrivileged(t *testing.T) {
-	t.Helper()
-	need := func(why string) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("integration test cannot run in CI: %s", why)
-		}
-		t.Skip("skipping integration test: " + why)
-	}
-	if testing.Short() {
-		need("-short")
-	}
-	if os.Geteuid() != 0 {
-		need("needs root (network namespaces, veths, OVS); run `sudo make test`")
-	}
-	for _, bin := range []string{"ip", "ovsdb-server", "ovs-vswitchd", "ping", "ethtool"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			need(fmt.Sprintf("%s not found; run hack/install-prereqs.sh", bin))
-		}
-	}
-}
-
-func buildBinaries(t *testing.T, dir string) {
-	t.Helper()
-	pkgs := []string{
-		"github.com/kai-dpu/kai/cmd/kai-dpu", "github.com/kai-dpu/kai/cmd/kai-lab",
-		"github.com/kai-dpu/kai/cmd/kai-host", "github.com/kai-dpu/kai/cmd/kai-cni",
-		"github.com/containernetworking/plugins/plugins/main/host-device",
-		"github.com/containernetworking/plugins/plugins/ipam/static",
-	}
-	out, err := exec.Command("go", append([]string{"build", "-o", dir + "/"}, pkgs...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-}
-
 func TestHostAgentAndCNI(t *testing.T) {
-	requirePrivileged(t)
+	labtest.RequirePrivileged(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	buildBinaries(t, bin)
+	labtest.BuildBinaries(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Servers: 2, PodsPerServer: 2, BinDir: bin,
@@ -79,7 +45,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 			}
 			for _, name := range []string{"server1-kai-host", "server1-kai-dpu"} {
 				if data, err := os.ReadFile(filepath.Join(l.Dir, name+".log")); err == nil {
-					t.Logf("--- %s log (tail) ---\n%s", name, tail(string(data), 2500))
+					t.Logf("--- %s log (tail) ---\n%s", name, labtest.Tail(string(data), 2500))
 				}
 			}
 		}
@@ -99,8 +65,8 @@ func TestHostAgentAndCNI(t *testing.T) {
 	dpu1 := operator(t, s1)
 
 	t.Run("ADD makes the pod reachable across DPUs", func(t *testing.T) {
-		mustReach(t, a1, b1.IP)
-		mustReach(t, b2, a2.IP)
+		labtest.MustReach(t, a1, b1.IP)
+		labtest.MustReach(t, b2, a2.IP)
 		if lab.Reach(ctx, a1, b2.IP, false) {
 			t.Fatal("blue pod reached a red pod")
 		}
@@ -175,7 +141,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 				t.Fatalf("after ADD from %s the DPU has %v, want it and pod1-2 only", sandbox, ids)
 			}
 		}
-		mustReach(t, a1, b1.IP)
+		labtest.MustReach(t, a1, b1.IP)
 	})
 	t.Run("kai-host restart loses nothing", func(t *testing.T) {
 		pinger := startPing(t, a1, b1.IP, 60)
@@ -204,7 +170,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 		if err := l.StartDPU(ctx, s1.Name); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 30*time.Second, "the DPU to drop the attachment deleted while it was down", func() error {
+		labtest.Eventually(t, 30*time.Second, "the DPU to drop the attachment deleted while it was down", func() error {
 			list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
 			if err != nil {
 				return err
@@ -219,7 +185,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 			}
 			return nil
 		})
-		mustReach(t, a1, b1.IP)
+		labtest.MustReach(t, a1, b1.IP)
 		// kai-cni's DEL is idempotent (the reference host-device's is not).
 		if out, err := kaiCNI(l, bin, a2, "DEL", a2.Name+"-sandbox", a2.Network, a2.PCI, ""); err != nil {
 			t.Fatalf("second DEL must succeed: %v: %s", err, out)
@@ -229,7 +195,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 		if err := cni(b1.Name, "del"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 15*time.Second, "pod2-1 unreachable", func() error {
+		labtest.Eventually(t, 15*time.Second, "pod2-1 unreachable", func() error {
 			if lab.Reach(ctx, a1, b1.IP, false) {
 				return fmt.Errorf("pod1-1 still reaches the deleted pod2-1")
 			}
@@ -245,7 +211,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 		if err := cni(a1.Name, "gc"); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 15*time.Second, "the DPU to have no attachments of server1", func() error {
+		labtest.Eventually(t, 15*time.Second, "the DPU to have no attachments of server1", func() error {
 			list, err := dpu1.List(ctx, &kaiv1.ListRequest{Node: s1.Node})
 			if err != nil {
 				return err
@@ -266,7 +232,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 		// TLS 1.3 reports a rejected client certificate after the
 		// handshake, so the transport error text varies; kai-host's log
 		// names the cause, and STATUS says it is not ready.
-		eventually(t, 15*time.Second, "kai-host to log the rejected certificate", func() error {
+		labtest.Eventually(t, 15*time.Second, "kai-host to log the rejected certificate", func() error {
 			data, err := os.ReadFile(filepath.Join(l.Dir, s1.Name+"-kai-host.log"))
 			if err != nil {
 				return err
@@ -310,13 +276,6 @@ func operator(t *testing.T, srv *lab.Server) kaiv1.AttachmentsClient {
 	return kaiv1.NewAttachmentsClient(conn)
 }
 
-func mustReach(t *testing.T, from lab.Pod, ip string) {
-	t.Helper()
-	if !lab.Reach(context.Background(), from, ip, true) {
-		t.Fatalf("%s cannot reach %s", from.Name, ip)
-	}
-}
-
 type pinger struct {
 	cmd *exec.Cmd
 	out *strings.Builder
@@ -337,28 +296,6 @@ func waitPing(t *testing.T, p pinger, n int) {
 	t.Helper()
 	_ = p.cmd.Wait()
 	if want := fmt.Sprintf("%d packets transmitted, %d received", n, n); !strings.Contains(p.out.String(), want) {
-		t.Fatalf("ping lost packets:\n%s", tail(p.out.String(), 400))
+		t.Fatalf("ping lost packets:\n%s", labtest.Tail(p.out.String(), 400))
 	}
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kai-dpu/kai/cmd/kai-lab/labtest"
 )
 
 func TestLabUpPingMatrixDown(t *testing.T) {
@@ -22,23 +24,10 @@ func TestLabUpPingMatrixDown(t *testing.T) {
 }
 
 func labUpPingMatrixDown(t *testing.T, fabric string) {
-	if testing.Short() || os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the lab end-to-end test must run in CI (as root)")
-		}
-		t.Skip("needs root (network namespaces, OVS) and not -short; run `sudo make test`")
-	}
+	labtest.RequirePrivileged(t, "vtysh")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	pkgs := []string{
-		"github.com/kai-dpu/kai/cmd/kai-dpu", "github.com/kai-dpu/kai/cmd/kai-lab",
-		"github.com/kai-dpu/kai/cmd/kai-host", "github.com/kai-dpu/kai/cmd/kai-cni",
-		"github.com/containernetworking/plugins/plugins/main/host-device",
-		"github.com/containernetworking/plugins/plugins/ipam/static",
-	}
-	if out, err := exec.Command("go", append([]string{"build", "-o", bin + "/"}, pkgs...)...).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	labtest.BuildBinaries(t, bin)
 	state := filepath.Join(dir, "lab")
 	prefix := fmt.Sprintf("kle%d%s", os.Getpid()%100000, fabric[:1])
 	labCmd := func(args ...string) (string, int) {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,15 +20,11 @@ import (
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+	"github.com/kai-dpu/kai/cmd/kai-lab/labtest"
 )
 
 func TestFRRInterop(t *testing.T) {
-	if testing.Short() || os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the FRR interop test must run in CI (as root)")
-		}
-		t.Skip("needs root, Open vSwitch and FRR; run `sudo make test`")
-	}
+	labtest.RequirePrivileged(t, "vtysh")
 	// zebra runs as the frr user: the lab's directory must be traversable,
 	// which t.TempDir's 0700 directories are not.
 	dir, err := os.MkdirTemp("", "kai-frr-interop-")
@@ -41,15 +36,7 @@ func TestFRRInterop(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "bin")
-	pkgs := []string{
-		"github.com/kai-dpu/kai/cmd/kai-dpu", "github.com/kai-dpu/kai/cmd/kai-lab",
-		"github.com/kai-dpu/kai/cmd/kai-host", "github.com/kai-dpu/kai/cmd/kai-cni",
-		"github.com/containernetworking/plugins/plugins/main/host-device",
-		"github.com/containernetworking/plugins/plugins/ipam/static",
-	}
-	if out, err := exec.Command("go", append([]string{"build", "-o", bin + "/"}, pkgs...)...).CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	labtest.BuildBinaries(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	l, err := lab.Up(ctx, lab.Options{Servers: 2, PodsPerServer: 2, LegacyServers: 1, Fabric: lab.FabricFRR,
