@@ -82,21 +82,15 @@ func (s *Server) Attach(ctx context.Context, r *kaiv1.AttachRequest) (*kaiv1.Att
 
 // Detach implements kai.v1.Attachments.
 func (s *Server) Detach(ctx context.Context, r *kaiv1.DetachRequest) (*kaiv1.DetachResponse, error) {
+	// An unknown id is success, but only for a host that is allowed at all.
+	node, _ := caller(ctx)
 	if a, ok := s.ctl.Get(r.GetId()); ok {
-		if err := authorizeNode(ctx, s.ctl.Config(), a.Node); err != nil {
-			return nil, grpcError(err)
-		}
-	} else if err := authorizeNode(ctx, s.ctl.Config(), callerNode(ctx)); err != nil {
+		node = a.Node
+	}
+	if err := authorizeNode(ctx, s.ctl.Config(), node); err != nil {
 		return nil, grpcError(err)
 	}
 	return &kaiv1.DetachResponse{}, grpcError(s.ctl.Detach(ctx, r.GetId()))
-}
-
-// callerNode is the authenticated caller's node, so an unknown id is still
-// subject to the host being allowed at all.
-func callerNode(ctx context.Context) string {
-	who, _ := caller(ctx)
-	return who
 }
 
 // Sync implements kai.v1.Attachments.
@@ -128,10 +122,8 @@ func (s *Server) Sync(ctx context.Context, r *kaiv1.SyncRequest) (*kaiv1.SyncRes
 
 // List implements kai.v1.Attachments.
 func (s *Server) List(ctx context.Context, r *kaiv1.ListRequest) (*kaiv1.ListResponse, error) {
-	if who, authn := caller(ctx); authn && r.GetNode() != who {
-		if err := authorizeNode(ctx, s.ctl.Config(), r.GetNode()); err != nil {
-			return nil, grpcError(err)
-		}
+	if err := authorizeNode(ctx, s.ctl.Config(), r.GetNode()); err != nil {
+		return nil, grpcError(err)
 	}
 	resp := &kaiv1.ListResponse{}
 	for _, a := range s.ctl.List(r.GetNode()) {
@@ -142,10 +134,8 @@ func (s *Server) List(ctx context.Context, r *kaiv1.ListRequest) (*kaiv1.ListRes
 
 // Watch implements kai.v1.Attachments: the current set, then changes.
 func (s *Server) Watch(r *kaiv1.WatchRequest, stream kaiv1.Attachments_WatchServer) error {
-	if who, authn := caller(stream.Context()); authn && r.GetNode() != who {
-		if err := authorizeNode(stream.Context(), s.ctl.Config(), r.GetNode()); err != nil {
-			return grpcError(err)
-		}
+	if err := authorizeNode(stream.Context(), s.ctl.Config(), r.GetNode()); err != nil {
+		return grpcError(err)
 	}
 	ch, cancel := s.ctl.Subscribe(r.GetNode())
 	defer cancel()

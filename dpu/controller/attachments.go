@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/kai-dpu/kai/dpu/config"
@@ -187,7 +188,7 @@ func (c *Controller) Reload(ctx context.Context, next *config.Config) error {
 	cur := c.cfg.Load()
 	var errs []error
 	same := func(field string, a, b any) {
-		if fmt.Sprint(a) != fmt.Sprint(b) {
+		if !reflect.DeepEqual(a, b) {
 			errs = append(errs, fmt.Errorf("%s: changing it needs a restart (running %v, file %v)", field, a, b))
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"sort"
 	"sync"
-	"time"
 
 	api "github.com/osrg/gobgp/v3/api"
 	"github.com/osrg/gobgp/v3/pkg/server"
@@ -373,26 +372,4 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out, nil
-}
-
-// WaitEstablished blocks until every neighbor is established or ctx ends.
-func (s *Speaker) WaitEstablished(ctx context.Context) error {
-	for {
-		ps, err := s.Peers(ctx)
-		if err != nil {
-			return err
-		}
-		up := len(ps) > 0
-		for _, p := range ps {
-			up = up && p.State == api.PeerState_ESTABLISHED.String()
-		}
-		if up {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("bgp sessions not established: %w", ctx.Err())
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }

@@ -96,7 +96,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	log.Info("kai-host running", "node", cfg.Node, "dpu", cfg.DPU.Address, "cniSocket", cfg.CNI.Socket,
+	log.Info("kai-host running", "version", o.Version, "node", cfg.Node, "dpu", cfg.DPU.Address, "cniSocket", cfg.CNI.Socket,
 		"attachments", len(ck.List()), "tls", !cfg.DPU.Insecure)
 	select {
 	case <-ctx.Done():

@@ -77,11 +77,3 @@ router bgp %d
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-// Vtysh runs a vtysh command against the lab's FRR reflector.
-func (s *State) Vtysh(cmd string) (string, error) {
-	if s.Fabric != FabricFRR {
-		return "", fmt.Errorf("the lab's fabric is %s, not frr", s.Fabric)
-	}
-	return netlab.Sh("ip", "netns", "exec", s.Prefix+"-fabric", "vtysh", "--vty_socket", filepath.Join(s.Dir, "frr"), "-c", cmd)
-}

@@ -365,7 +365,7 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 			return err
 		}
 	} else if _, err := nl.Start(fab, "route-reflector", nil, filepath.Join(o.BinDir, "kai-lab"), "reflector",
-		"--router-id", RRAddr, "--asn", fmt.Sprint(ASN), "--clients", join(clients)); err != nil {
+		"--router-id", RRAddr, "--asn", fmt.Sprint(ASN), "--clients", strings.Join(clients, ",")); err != nil {
 		return err
 	}
 	var ca *CA
@@ -657,15 +657,4 @@ func (s *State) AttachAll(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func join(ss []string) string {
-	out := ""
-	for i, s := range ss {
-		if i > 0 {
-			out += ","
-		}
-		out += s
-	}
-	return out
 }

@@ -176,7 +176,6 @@ type Proc struct {
 	exe  string
 	cmd  *exec.Cmd
 	done chan struct{}
-	err  error
 }
 
 // Pid of the process.
@@ -206,7 +205,7 @@ func (l *Lab) Start(ns, name string, env []string, args ...string) (*Proc, error
 	}
 	p := &Proc{Name: name, Log: logPath, exe: exe, cmd: cmd, done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		_ = cmd.Wait() // the exit status is in the log; Exited reports the end
 		_ = f.Close()
 		close(p.done)
 	}()
