@@ -83,6 +83,9 @@ type Host struct {
 // Metrics is where Prometheus metrics and health endpoints are served; empty disables.
 type Metrics struct {
 	Listen string `json:"listen"`
+	// Pprof also serves Go's profiler under /debug/pprof/ (opt-in: it
+	// exposes internals and costs CPU while profiling).
+	Pprof bool `json:"pprof"`
 }
 
 // BGP configures the EVPN speaker.

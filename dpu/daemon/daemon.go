@@ -124,7 +124,7 @@ func Run(ctx context.Context, o Options) error {
 	go func() { errc <- ctl.Run(ctx) }()
 	var metricsSrv *http.Server
 	if cfg.Metrics.Listen != "" {
-		metricsSrv, err = serveMetrics(cfg.Metrics.Listen, ctl, speaker, errc)
+		metricsSrv, err = serveMetrics(cfg.Metrics, ctl, speaker, errc)
 		if err != nil {
 			return err
 		}

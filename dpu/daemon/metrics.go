@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kai-dpu/kai/dpu/config"
 	"github.com/kai-dpu/kai/dpu/controller"
 	"github.com/kai-dpu/kai/dpu/evpn"
 	"github.com/kai-dpu/kai/dpu/store"
@@ -77,7 +79,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.frozen, prometheus.GaugeValue, float64(len(c.ctl.FrozenMACs())))
 }
 
-func serveMetrics(addr string, ctl *controller.Controller, sp *evpn.Speaker, errc chan<- error) (*http.Server, error) {
+func serveMetrics(cfg config.Metrics, ctl *controller.Controller, sp *evpn.Speaker, errc chan<- error) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newCollector(ctl, sp))
 	mux := http.NewServeMux()
@@ -90,9 +92,16 @@ func serveMetrics(addr string, ctl *controller.Controller, sp *evpn.Speaker, err
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	l, err := net.Listen("tcp", addr)
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	l, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("metrics listen on %s: %w", cfg.Listen, err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
