@@ -99,7 +99,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 		for _, tc := range []struct{ name, network, pci, extra, want string }{
 			{"malformed netconf", "blue", a1.PCI, `"timeoutSeconds":"soon",`, "timeoutSeconds"},
 			{"unknown network", "purple", a1.PCI, "", `is not configured on this DPU`},
-			{"VF outside the pool", "blue", l.SpareVF(), "", "is not in device-plugin resource"},
+			{"VF outside the pool", "blue", l.OutOfPoolVF(), "", "is not in device-plugin resource"},
 			{"host not permitted on the network", lab.RestrictedNetwork, a1.PCI, "", "not permitted on network"},
 		} {
 			out, err := kaiCNI(l, bin, a1, "ADD", "bad-sandbox", tc.network, tc.pci, tc.extra)

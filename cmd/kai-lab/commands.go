@@ -42,6 +42,9 @@ Commands:
   cni --pod POD add|del|check|status|gc
                run the pod's CNI chain (host-device + kai-cni) through libcni
                in its server's host namespace, as the container runtime would
+  move POD --to SERVER
+               move a pod with its MAC and IP to another server, Kai or legacy,
+               make-before-break; waits until every VTEP follows it
   reflector    run a BGP l2vpn-evpn route reflector (used inside the lab)
 
 Run 'kai-lab COMMAND --help' for a command's flags.
@@ -59,7 +62,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) int {
 	cmds := map[string]func(context.Context, []string, io.Writer, *slog.Logger) error{
 		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "exec": cmdExec,
 		"ping-matrix": cmdPingMatrix, "reflector": cmdReflector,
-		"cni": cmdCNI, "cni-status": cmdCNIStatus,
+		"cni": cmdCNI, "cni-status": cmdCNIStatus, "move": cmdMove,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
@@ -116,6 +119,8 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	prefix := fs.String("prefix", "kai", "namespace name prefix (namespaces are PREFIX-server1, ...)")
 	legacy := fs.Int("legacy-servers", 0, "add servers doing EVPN on the host the old way (FRR + Linux bridge/VXLAN), with the same number of pods")
 	direct := fs.Bool("direct", false, "no host agents: attach pods through the DPU API instead of kai-host + CNI")
+	reflectors := fs.Int("reflectors", 1, "route reflectors (1 or 2); every VTEP peers with each")
+	spare := fs.Int("spare-vfs", 1, "free VFs per host beyond its pods, for pods moving in (kai-lab move)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -135,7 +140,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 	start := time.Now()
 	uctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct, Fabric: *fabric, LegacyServers: *legacy})
+	s, err := lab.Up(uctx, lab.Options{Servers: *servers, PodsPerServer: *pods, StateDir: *dir, BinDir: *binDir, Prefix: *prefix, Direct: *direct, Fabric: *fabric, LegacyServers: *legacy, Reflectors: *reflectors, SpareVFs: *spare})
 	if err != nil {
 		return err
 	}
@@ -145,7 +150,7 @@ func cmdUp(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) er
 }
 
 func printTopology(out io.Writer, s *lab.State) {
-	fmt.Fprintf(out, "fabric: %s route reflector %s (AS %d, iBGP, l2vpn-evpn)\n", s.Fabric, lab.RRAddr, lab.ASN)
+	fmt.Fprintf(out, "fabric: %s route reflector %s (AS %d, iBGP, l2vpn-evpn)\n", s.Fabric, strings.Join(s.RRs, ", "), lab.ASN)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tDPU NAMESPACE\tVTEP\tKAI-DPU API")
 	for _, srv := range s.Servers {
@@ -312,6 +317,7 @@ func cmdCNI(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) e
 	dir := stateDirFlag(fs)
 	pod := fs.String("pod", "", "pod name")
 	conf := fs.String("conflist", "", "use this conflist file instead of the pod's")
+	inc := fs.String("incarnation", "", "the pod as JSON, instead of the lab record's (used by kai-lab move)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -334,7 +340,7 @@ func cmdCNI(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) e
 	}
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	res, err := lab.RunCNI(cctx, s, filepath.Dir(self), *pod, fs.Arg(0), raw)
+	res, err := lab.RunCNI(cctx, s, filepath.Dir(self), *pod, fs.Arg(0), raw, *inc)
 	if err != nil {
 		return err
 	}
@@ -366,5 +372,42 @@ func cmdCNIStatus(ctx context.Context, args []string, out io.Writer, _ *slog.Log
 		return errors.New(st.GetReason())
 	}
 	fmt.Fprintf(out, "ready (DPU boot id %s)\n", st.GetDpuBootId())
+	return nil
+}
+
+func cmdMove(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab move", flag.ContinueOnError)
+	dir := stateDirFlag(fs)
+	to := fs.String("to", "", "server to move the pod to (serverN or legacyN)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: kai-lab move [--state-dir DIR] POD --to SERVER")
+		fs.PrintDefaults()
+	}
+	// The pod name may come before the flags.
+	var pod string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		pod, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if pod == "" && fs.NArg() == 1 {
+		pod = fs.Arg(0)
+	}
+	if pod == "" || *to == "" {
+		return usageError{errors.New("want POD --to SERVER")}
+	}
+	l, err := lab.Open(*dir)
+	if err != nil {
+		return err
+	}
+	mctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	m, err := l.Move(mctx, pod, *to)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "moved %s from %s (VTEP %s, seq %d) to %s (VTEP %s, seq %d) in %s; every VTEP follows\n",
+		m.Pod, m.From, m.FromVTEP, m.FromSeq, m.To, m.ToVTEP, m.ToSeq, m.Took.Round(10*time.Millisecond))
 	return nil
 }

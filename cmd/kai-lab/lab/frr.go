@@ -18,21 +18,63 @@ const (
 
 const frrBgpd = "/usr/lib/frr/bgpd"
 
-// startFRRReflector runs FRR's bgpd (Debian's frr package) as the fabric's
-// route reflector: iBGP, l2vpn-evpn, every DPU a route-reflector client,
+// startReflector starts route reflector n (1 or 2) at addr. The first
+// lives in the fabric namespace on the bridge itself, the second in its own
+// namespace with a veth into the bridge, so each has its own TCP stack and
+// a session reset touches one only.
+func startReflector(nl *netlab.Lab, fab string, n int, addr string, o Options, clients []string) error {
+	ns := fab
+	if n > 1 {
+		var err error
+		if ns, err = nl.AddNS(fmt.Sprintf("rr%d", n)); err != nil {
+			return err
+		}
+		fabEnd := fmt.Sprintf("rr%d", n)
+		if err := nl.Veth(ns, "eth0", fab, fabEnd, underMTU); err != nil {
+			return err
+		}
+		for _, args := range [][]string{
+			{"ip", "link", "set", fabEnd, "master", "br0"},
+			{"ethtool", "-K", fabEnd, "tx", "off"},
+		} {
+			if _, err := nl.In(fab, args...); err != nil {
+				return err
+			}
+		}
+		if _, err := nl.In(ns, "ip", "addr", "add", addr+"/24", "dev", "eth0"); err != nil {
+			return err
+		}
+	}
+	name := "route-reflector"
+	if n > 1 {
+		name = fmt.Sprintf("route-reflector%d", n)
+	}
+	if o.Fabric == FabricFRR {
+		dir := filepath.Join(o.StateDir, "frr")
+		if n > 1 {
+			dir = filepath.Join(o.StateDir, name+"-frr")
+		}
+		return startFRRReflector(nl, ns, name, dir, addr, clients)
+	}
+	_, err := nl.Start(ns, name, nil, filepath.Join(o.BinDir, "kai-lab"), "reflector",
+		"--router-id", addr, "--asn", fmt.Sprint(ASN), "--clients", strings.Join(clients, ","))
+	return err
+}
+
+// startFRRReflector runs FRR's bgpd (Debian's frr package) as a route
+// reflector: iBGP, l2vpn-evpn, every VTEP a route-reflector client,
 // graceful restart (FRR is a helper by default). No zebra: the reflector
 // forwards nothing.
-func startFRRReflector(nl *netlab.Lab, fab, dir string, clients []string) error {
+func startFRRReflector(nl *netlab.Lab, ns, name, fdir, addr string, clients []string) error {
 	if _, err := os.Stat(frrBgpd); err != nil {
 		return fmt.Errorf("--fabric frr needs FRR (%s): apt-get install frr (hack/install-prereqs.sh does)", frrBgpd)
 	}
-	fdir := filepath.Join(dir, "frr")
 	if err := os.MkdirAll(fdir, 0o755); err != nil {
 		return err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `frr defaults datacenter
-hostname fabric-rr
+hostname %s
 log file %s
 !
 router bgp %d
@@ -43,7 +85,7 @@ router bgp %d
  neighbor dpus peer-group
  neighbor dpus remote-as %d
  neighbor dpus passive
-`, filepath.Join(fdir, "bgpd.log"), ASN, RRAddr, RRAddr, ASN)
+`, name, filepath.Join(fdir, "bgpd.log"), ASN, addr, addr, ASN)
 	for _, c := range clients {
 		fmt.Fprintf(&b, " neighbor %s peer-group dpus\n", c)
 	}
@@ -58,22 +100,10 @@ router bgp %d
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	p, err := nl.Start(fab, "route-reflector", nil, frrBgpd, "-f", conf, "-i", filepath.Join(fdir, "bgpd.pid"),
+	p, err := nl.Start(ns, name, nil, frrBgpd, "-f", conf, "-i", filepath.Join(fdir, "bgpd.pid"),
 		"-Z", "-S", "--vty_socket", fdir)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if p.Exited() {
-			return fmt.Errorf("FRR bgpd exited:\n%s", p.Tail(2000))
-		}
-		if _, err := os.Stat(filepath.Join(fdir, "bgpd.vty")); err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("FRR bgpd did not open its vty socket in %s", fdir)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return waitPath(filepath.Join(fdir, "bgpd.vty"), p, 10*time.Second)
 }

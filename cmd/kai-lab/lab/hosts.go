@@ -158,8 +158,22 @@ func (s *State) CNI(ctx context.Context, binDir, pod, op string) (string, error)
 	if !ok {
 		return "", fmt.Errorf("no pod %q", pod)
 	}
+	return s.cniFor(binDir, p, op)
+}
+
+// cniFor runs op for one incarnation of a pod, which need not be the one
+// in the lab record (a pod half-way through a move has two).
+func (s *State) cniFor(binDir string, p Pod, op string) (string, error) {
 	srv := s.Server(p.Server)
-	return netlab.Sh("ip", "netns", "exec", srv.HostNS, filepath.Join(binDir, "kai-lab"), "cni", "--state-dir", s.Dir, "--pod", pod, op)
+	if srv == nil || srv.HostNS == "" {
+		return "", fmt.Errorf("pod %s: server %q has no host agent", p.Name, p.Server)
+	}
+	inc, err := json.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	return netlab.Sh("ip", "netns", "exec", srv.HostNS, filepath.Join(binDir, "kai-lab"), "cni", "--state-dir", s.Dir,
+		"--pod", p.Name, "--incarnation", string(inc), op)
 }
 
 // Pod returns a pod by name.
@@ -174,8 +188,12 @@ func (s *State) Pod(name string) (Pod, bool) {
 
 // RunCNI performs op (add, del, check, status, gc) for pod with libcni and
 // the plugins in binDir. It must run in the pod's host namespace.
-func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride []byte) (string, error) {
+// incarnation, when set, is the pod (JSON) to use instead of the record's.
+func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride []byte, incarnation string) (string, error) {
 	p, ok := s.Pod(pod)
+	if incarnation != "" {
+		ok = json.Unmarshal([]byte(incarnation), &p) == nil && p.Name == pod
+	}
 	if !ok {
 		return "", fmt.Errorf("no pod %q", pod)
 	}
@@ -220,11 +238,25 @@ func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride 
 	}
 }
 
-func (p Pod) containerID() string { return p.Name + "-sandbox" }
+// containerID and uid name one incarnation of a pod: a pod that moves is
+// a new pod on its new server (as with a live migration), so both change.
+func (p Pod) containerID() string {
+	if p.Gen == 0 {
+		return p.Name + "-sandbox"
+	}
+	return fmt.Sprintf("%s-sandbox-g%d", p.Name, p.Gen)
+}
+
+func (p Pod) uid() string {
+	if p.Gen == 0 {
+		return p.Name + "-uid"
+	}
+	return fmt.Sprintf("%s-uid-g%d", p.Name, p.Gen)
+}
 
 func (p Pod) runtimeConf() *libcni.RuntimeConf {
 	return &libcni.RuntimeConf{
 		ContainerID: p.containerID(), NetNS: "/run/netns/" + p.NS, IfName: "eth0",
-		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", p.Name}, {"K8S_POD_UID", p.Name + "-uid"}},
+		Args: [][2]string{{"IgnoreUnknown", "1"}, {"K8S_POD_NAMESPACE", "default"}, {"K8S_POD_NAME", p.Name}, {"K8S_POD_UID", p.uid()}},
 	}
 }

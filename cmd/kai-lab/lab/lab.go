@@ -27,6 +27,7 @@ import (
 // Addressing and identities of the lab.
 const (
 	RRAddr    = "198.18.0.1"
+	RR2Addr   = "198.18.0.2" // the second reflector (Options.Reflectors 2)
 	ASN       = 65000
 	stateFile = "lab.json"
 	underMTU  = 1600 // room for VXLAN's 50 bytes over the pods' 1500
@@ -62,6 +63,16 @@ type Options struct {
 	// agents or CNI (for testing kai-dpu alone). Otherwise every server
 	// runs kai-host and pods are attached through host-device + kai-cni.
 	Direct bool
+	// Reflectors is 1 (default) or 2: every VTEP peers with each; the
+	// second runs in its own namespace on the fabric bridge.
+	Reflectors int
+	// SpareVFs adds VFs to every host's device-plugin pool beyond its
+	// pods, so pods can move in (kai-lab move).
+	SpareVFs int
+	// DuplicateSeconds overrides kai-dpu's duplicate-MAC window
+	// (macMobility.duplicateSeconds); 0 keeps the default (180 s). Chaos
+	// moves pods faster than any real workload and sets it low.
+	DuplicateSeconds int
 }
 
 // Server is one server of the lab: its DPU namespace and kai-dpu.
@@ -103,6 +114,10 @@ type Pod struct {
 	Rep     string `json:"representor"`
 	// Legacy pods sit behind an FRR/Linux-bridge VTEP, not a Kai DPU.
 	Legacy bool `json:"legacy,omitempty"`
+	// Gen counts the pod's moves; each move makes a new incarnation.
+	Gen int `json:"gen,omitempty"`
+	// HostLink is a legacy pod's veth on its server's bridge.
+	HostLink string `json:"hostLink,omitempty"`
 }
 
 // State is what `up` built; it is persisted so other commands (and `down`
@@ -117,6 +132,14 @@ type State struct {
 	Direct  bool          `json:"direct"`
 	Fabric  string        `json:"fabric"`
 	Legacy  []Legacy      `json:"legacy,omitempty"`
+	// RRs are the route reflectors' addresses.
+	RRs []string `json:"rrs"`
+	// VFs is the number of VFs in each host's device-plugin pool.
+	VFs int `json:"vfs,omitempty"`
+	// DuplicateSeconds is Options.DuplicateSeconds.
+	DuplicateSeconds int `json:"duplicateSeconds,omitempty"`
+	// LinkSeq numbers the veths of pods moved to legacy servers.
+	LinkSeq int `json:"linkSeq,omitempty"`
 }
 
 // ErrRunning is returned by Up when a lab is already up in the state dir.
@@ -274,12 +297,9 @@ func (l *Lab) UseRogueHostCert(server string) error {
 	return nil
 }
 
-// SpareVF is the PCI address of the VF every host has beyond its pods: known
-// to kai-host's identity mapping but outside the device-plugin pool.
-func (l *Lab) SpareVF() string {
-	perServer := len(l.Pods) / len(l.Servers)
-	return vfPCI(perServer)
-}
+// OutOfPoolVF is the PCI address of the VF every host has beyond its pool:
+// known to kai-host's identity mapping but outside the device-plugin pool.
+func (l *Lab) OutOfPoolVF() string { return vfPCI(l.VFs) }
 
 // Ofctl runs ovs-ofctl (OpenFlow 1.5, port numbers) on a server's br-kai.
 func (srv *Server) Ofctl(cmd string, args ...string) (string, error) {
@@ -303,6 +323,15 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if o.PodsPerServer < 1 || o.PodsPerServer > 15 {
 		return nil, fmt.Errorf("--pods-per-server must be 1..15, got %d", o.PodsPerServer)
 	}
+	if o.Reflectors == 0 {
+		o.Reflectors = 1
+	}
+	if o.Reflectors < 1 || o.Reflectors > 2 {
+		return nil, fmt.Errorf("--reflectors must be 1 or 2, got %d", o.Reflectors)
+	}
+	if o.SpareVFs < 0 || o.PodsPerServer+o.SpareVFs > 30 {
+		return nil, fmt.Errorf("--spare-vfs must be 0..%d, got %d", 30-o.PodsPerServer, o.SpareVFs)
+	}
 	nl, err := netlab.New(o.Prefix, o.StateDir)
 	if err != nil {
 		return nil, err
@@ -314,7 +343,8 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	default:
 		return nil, fmt.Errorf("fabric %q: want %s or %s", o.Fabric, FabricGoBGP, FabricFRR)
 	}
-	s := &State{Dir: o.StateDir, Prefix: o.Prefix, BinDir: o.BinDir, Direct: o.Direct, Fabric: o.Fabric}
+	s := &State{Dir: o.StateDir, Prefix: o.Prefix, BinDir: o.BinDir, Direct: o.Direct, Fabric: o.Fabric,
+		RRs: []string{RRAddr, RR2Addr}[:o.Reflectors], VFs: o.PodsPerServer + o.SpareVFs, DuplicateSeconds: o.DuplicateSeconds}
 	nl.OnChange = func(r netlab.Record) {
 		s.Record = r
 		_ = s.save()
@@ -360,13 +390,10 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 	for n := 1; n <= o.LegacyServers; n++ {
 		clients = append(clients, fmt.Sprintf("198.18.0.%d", 100+n))
 	}
-	if o.Fabric == FabricFRR {
-		if err := startFRRReflector(nl, fab, o.StateDir, clients); err != nil {
-			return err
+	for i, addr := range s.RRs {
+		if err := startReflector(nl, fab, i+1, addr, o, clients); err != nil {
+			return fmt.Errorf("route reflector %s: %w", addr, err)
 		}
-	} else if _, err := nl.Start(fab, "route-reflector", nil, filepath.Join(o.BinDir, "kai-lab"), "reflector",
-		"--router-id", RRAddr, "--asn", fmt.Sprint(ASN), "--clients", strings.Join(clients, ",")); err != nil {
-		return err
 	}
 	var ca *CA
 	if !o.Direct {
@@ -383,11 +410,11 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 			return fmt.Errorf("%s: %w", srv.Name, err)
 		}
 		if !o.Direct {
-			if err := buildHost(nl, srv, i+1, o.PodsPerServer, ca, o.StateDir); err != nil {
+			if err := buildHost(nl, srv, i+1, s.VFs, ca, o.StateDir); err != nil {
 				return fmt.Errorf("%s: %w", srv.Name, err)
 			}
 		}
-		if err := os.WriteFile(srv.Config, []byte(dpuConfig(srv)), 0o644); err != nil {
+		if err := os.WriteFile(srv.Config, []byte(dpuConfig(srv, s)), 0o644); err != nil {
 			return err
 		}
 		for j := range o.PodsPerServer {
@@ -505,7 +532,7 @@ func buildServer(nl *netlab.Lab, fab string, srv *Server, o Options) error {
 	return nil
 }
 
-func dpuConfig(srv *Server) string {
+func dpuConfig(srv *Server, s *State) string {
 	nets := ""
 	var allowed []string
 	for _, n := range Networks {
@@ -522,6 +549,14 @@ func dpuConfig(srv *Server) string {
 hosts:
   - {node: %s, networks: [%s]}`, srv.MgmtDPU, apiPort, srv.CA, srv.DPUCert, srv.DPUKey, srv.Socket, srv.Node, strings.Join(allowed, ", "))
 	}
+	var neighbors []string
+	for _, rr := range s.RRs {
+		neighbors = append(neighbors, fmt.Sprintf("{address: %s, asn: %d}", rr, ASN))
+	}
+	mobility := ""
+	if s.DuplicateSeconds > 0 {
+		mobility = fmt.Sprintf("macMobility: {duplicateSeconds: %d}   # chaos moves pods faster than workloads do\n", s.DuplicateSeconds)
+	}
 	return fmt.Sprintf(`# kai-dpu config written by kai-lab for %s
 node: %s
 stateDir: %s
@@ -529,16 +564,16 @@ stateDir: %s
 bgp:
   asn: %d
   routerID: %s
-  neighbors: [{address: %s, asn: %d}]
+  neighbors: [%s]
   initialSyncSeconds: 10
 vtep: {address: %s}
 dataplane:
   backend: ovs
   ovs: {db: "unix:%s", runDir: %s, bridge: br-kai, datapathType: netdev}
 representors: emulated
-networks:
-%s`, srv.Name, srv.Node, srv.StateDir, api, ASN, srv.Addr, RRAddr, ASN, srv.Addr,
-		filepath.Join(srv.OVSDir, "db.sock"), srv.OVSDir, nets)
+%snetworks:
+%s`, srv.Name, srv.Node, srv.StateDir, api, ASN, srv.Addr, strings.Join(neighbors, ", "), srv.Addr,
+		filepath.Join(srv.OVSDir, "db.sock"), srv.OVSDir, mobility, nets)
 }
 
 // buildPod creates the pod's namespace. With host agents the VF is moved
@@ -608,7 +643,7 @@ func Dial(srv *Server) (*grpc.ClientConn, error) {
 func (p Pod) Attachment(node string) *kaiv1.Attachment {
 	return &kaiv1.Attachment{
 		Id: node + "/" + p.Name + "-uid/net1", Node: node, Network: p.Network,
-		Pod: &kaiv1.Pod{Namespace: "default", Name: p.Name, Uid: p.Name + "-uid"},
+		Pod: &kaiv1.Pod{Namespace: "default", Name: p.Name, Uid: p.uid()},
 		Vf:  &kaiv1.VF{PfIndex: 0, VfIndex: p.VF, PciAddress: fmt.Sprintf("0000:03:%02x.%d", p.VF/8, p.VF%8)},
 		Mac: p.MAC, Ips: []string{p.IP},
 	}

@@ -87,6 +87,7 @@ func buildLegacy(ctx context.Context, nl *netlab.Lab, s *State, fab string, n, p
 		}
 		p.NS = pns
 		host := fmt.Sprintf("lp%d-%d", n, j+1)
+		p.HostLink = host
 		if err := nl.Veth(ns, host, pns, "eth0", 1500); err != nil {
 			return err
 		}
@@ -107,10 +108,14 @@ func buildLegacy(ctx context.Context, nl *netlab.Lab, s *State, fab string, n, p
 	if err := s.save(); err != nil {
 		return err
 	}
-	return startLegacyFRR(ctx, nl, lg)
+	return startLegacyFRR(nl, lg, s.RRs)
 }
 
-func startLegacyFRR(ctx context.Context, nl *netlab.Lab, lg Legacy) error {
+func startLegacyFRR(nl *netlab.Lab, lg Legacy, rrs []string) error {
+	members := ""
+	for _, rr := range rrs {
+		members += fmt.Sprintf(" neighbor %s peer-group rrs\n", rr)
+	}
 	zsock := filepath.Join(lg.Dir, "zserv.api")
 	conf := filepath.Join(lg.Dir, "frr.conf")
 	cfg := fmt.Sprintf(`frr defaults datacenter
@@ -121,14 +126,15 @@ router bgp %d
  bgp router-id %s
  no bgp default ipv4-unicast
  bgp graceful-restart
- neighbor %s remote-as %d
- !
+ neighbor rrs peer-group
+ neighbor rrs remote-as %d
+%s !
  address-family l2vpn evpn
-  neighbor %s activate
+  neighbor rrs activate
   advertise-all-vni
  exit-address-family
 !
-`, lg.Name, filepath.Join(lg.Dir, "frr.log"), ASN, lg.Addr, RRAddr, ASN, RRAddr)
+`, lg.Name, filepath.Join(lg.Dir, "frr.log"), ASN, lg.Addr, ASN, members)
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		return err
 	}

@@ -27,6 +27,9 @@ type Lab struct {
 	mu    sync.Mutex
 	nss   []string
 	procs []*Proc
+	// resumed are processes another kai-lab process started (Resume):
+	// kept in the record for Teardown, but not controllable from here.
+	resumed []ProcRecord
 	// OnChange is called (with the lab unlocked) after every namespace or
 	// process is created, so a record of them can be persisted and a
 	// crashed run torn down later.
@@ -51,7 +54,7 @@ type ProcRecord struct {
 func (l *Lab) Record() Record {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	r := Record{Namespaces: slices.Clone(l.nss)}
+	r := Record{Namespaces: slices.Clone(l.nss), Procs: slices.Clone(l.resumed)}
 	for _, p := range l.procs {
 		r.Procs = append(r.Procs, ProcRecord{Name: p.Name, Pid: p.Pid(), Exe: p.exe})
 	}
@@ -118,6 +121,31 @@ func New(prefix, dir string) (*Lab, error) {
 		return nil, fmt.Errorf("lab dir: %w", err)
 	}
 	return &Lab{Prefix: prefix, Dir: dir}, nil
+}
+
+// Resume continues a lab another process created from its record: new
+// namespaces and processes are added to it, the recorded ones are kept.
+func Resume(prefix, dir string, r Record) *Lab {
+	return &Lab{Prefix: prefix, Dir: dir, nss: slices.Clone(r.Namespaces), resumed: slices.Clone(r.Procs)}
+}
+
+// DelNS deletes a namespace this lab created (with every interface in it)
+// and drops it from the record.
+func (l *Lab) DelNS(ns string) error {
+	l.mu.Lock()
+	i := slices.Index(l.nss, ns)
+	l.mu.Unlock()
+	if i < 0 {
+		return fmt.Errorf("namespace %s is not part of this lab", ns)
+	}
+	if _, err := Sh("ip", "netns", "del", ns); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.nss = slices.DeleteFunc(l.nss, func(n string) bool { return n == ns })
+	l.mu.Unlock()
+	l.changed()
+	return nil
 }
 
 // NS returns the full name of a lab namespace.
