@@ -44,7 +44,10 @@ func toPath(r Route, withdraw bool) (*api.Path, error) {
 		}
 		nlri = bgp.NewEVPNMacIPAdvertisementRoute(bgpRD, bgp.EthernetSegmentIdentifier{}, 0, r.MAC, ip, []uint32{r.VNI})
 		// Sequence 0 is sent as "no community" (RFC 7432 section 15.1).
-		if r.Seq > 0 || r.Sticky {
+		// A withdraw carries none: GoBGP checks a withdrawn path's
+		// sequence against the RIB and refuses the withdraw of a MAC
+		// that moved away to a higher sequence, exactly when it must go.
+		if (r.Seq > 0 || r.Sticky) && !withdraw {
 			comms = append(comms, bgp.NewMacMobilityExtended(r.Seq, r.Sticky))
 		}
 	case InclusiveMulticast:
