@@ -373,3 +373,25 @@ func (s *Speaker) Peers(ctx context.Context) ([]PeerState, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].Address < out[j].Address })
 	return out, nil
 }
+
+// Advertise originates rs, replacing routes with the same key in place,
+// and leaves every other originated route alone. SetRoutes diffs against
+// the whole set; a route injector that changes a few routes among many
+// (benchmarks, tests) uses this instead.
+func (s *Speaker) Advertise(ctx context.Context, rs []Route) error {
+	var errs []error
+	for _, r := range rs {
+		p, err := toPath(r, false)
+		if err == nil {
+			_, err = s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("advertise %s: %w", r, err))
+			continue
+		}
+		s.mu.Lock()
+		s.local[r.Key()] = r
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
