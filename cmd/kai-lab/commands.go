@@ -46,6 +46,9 @@ Commands:
                move a pod with its MAC and IP to another server, Kai or legacy,
                make-before-break; waits until every VTEP follows it
   reflector    run a BGP l2vpn-evpn route reflector (used inside the lab)
+  bench [--quick] [--out DIR] [--scenarios LIST]
+               measure convergence, attach latency, memory, churn and restart
+               against FRR and the OVS floor (docs/benchmarks.md)
 
 Run 'kai-lab COMMAND --help' for a command's flags.
 `
@@ -63,6 +66,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) int {
 		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "exec": cmdExec,
 		"ping-matrix": cmdPingMatrix, "reflector": cmdReflector,
 		"cni": cmdCNI, "cni-status": cmdCNIStatus, "move": cmdMove,
+		"bench": cmdBench,
 	}
 	f, ok := cmds[args[0]]
 	if !ok {
