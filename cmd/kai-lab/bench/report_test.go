@@ -24,8 +24,8 @@ func TestPercentileNearestRank(t *testing.T) {
 func TestFlowTarget(t *testing.T) {
 	for line, want := range map[string][2]string{
 		" cookie=0x4b00277400000001, table=20, n_packets=0, priority=100,reg0=0,reg1=0x2774,dl_dst=02:b0:00:00:00:07 actions=set_field:0x2774->tun_id,set_field:198.18.1.8->tun_dst,output:1": {"02:b0:00:00:00:07", "198.18.1.8"},
-		" event=ADDED table=20 cookie=0x4b reg0=0,reg1=0x2774,dl_dst=02:b0:00:00:00:07 actions=load:0x2774->NXM_NX_TUN_ID[],load:0xc6120108->NXM_NX_TUN_IPV4_DST[],output:1": {"02:b0:00:00:00:07", "198.18.1.8"},
-		" event=ADDED table=20 reg0=0,reg1=0x2774,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=group:10100": {"", ""},
+		" event=ADDED table=20 cookie=0x4b reg0=0,reg1=0x2774,dl_dst=02:b0:00:00:00:07 actions=load:0x2774->NXM_NX_TUN_ID[],load:0xc6120108->NXM_NX_TUN_IPV4_DST[],output:1":                  {"02:b0:00:00:00:07", "198.18.1.8"},
+		" event=ADDED table=20 reg0=0,reg1=0x2774,dl_dst=01:00:00:00:00:00/01:00:00:00:00:00 actions=group:10100":                                                                             {"", ""},
 	} {
 		if mac, vtep := flowTarget(line); mac != want[0] || vtep != want[1] {
 			t.Errorf("flowTarget(%q) = %q, %q; want %q", line, mac, vtep, want)
