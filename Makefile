@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build test unit integration generate check-generate lint bench demo clean
+.PHONY: all build test unit integration generate check-generate lint bench bench-quick demo clean
 
 all: build
 
@@ -47,8 +47,19 @@ lint: $(LINT) ## golangci-lint (pinned) incl. gofmt/goimports, and go vet
 	$(GO) vet ./...
 	$(LINT) run ./...
 
-bench: ## benchmarks; figures are ratios against the anchor measured in the same run
+# The lab's binaries for this machine only (no arm64 cross-build).
+BENCH_BINS = $(GO) build -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS)) && $(GO) build -o bin/ $(CNI_PLUGINS)
+
+bench: ## benchmarks (root, < 10 min): Go micro-benchmark, then kai-lab bench -> bench/results/latest.{json,md}
+	@mkdir -p bin
+	$(BENCH_BINS)
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./offload/ovs/
+	./bin/kai-lab bench --out bench/results
+
+bench-quick: ## kai-lab bench with 10k routes and fewer samples (root, < 2 min)
+	@mkdir -p bin
+	$(BENCH_BINS)
+	./bin/kai-lab bench --quick --out bench/results
 
 demo: ## the lab: two DPUs, a route reflector, pods on two networks, real packets (root)
 	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, OVS): sudo make demo"; exit 1; }
