@@ -62,6 +62,10 @@ type Options struct {
 	// (offload.DriftDetector) is asked, and expired MAC freezes are
 	// looked for; either triggers a reconcile.
 	DriftCheck time.Duration
+	// SaveRemote is how often changed learned routes are persisted. Saving
+	// 100k routes costs about a second of CPU, so it happens off the
+	// reconcile path at most this often, and always when Run ends.
+	SaveRemote time.Duration
 }
 
 // Controller owns kai-dpu's state.
@@ -91,6 +95,11 @@ type Controller struct {
 	dups      *dupDetector
 	subs      map[int]*subscriber
 	nextSub   int
+
+	// pendingRemote is the newest complete set of learned routes not yet
+	// saved; saveMu serializes the saves.
+	pendingRemote atomic.Pointer[[]evpn.Route]
+	saveMu        sync.Mutex
 }
 
 type subscriber struct {
@@ -111,6 +120,9 @@ func New(cfg *config.Config, st *store.Store, bgp Speaker, dp offload.Dataplane,
 	}
 	if opts.DriftCheck == 0 {
 		opts.DriftCheck = time.Second
+	}
+	if opts.SaveRemote == 0 {
+		opts.SaveRemote = 5 * time.Second
 	}
 	c := &Controller{
 		log: log, store: st, bgp: bgp, dp: dp, reps: reps, opts: opts,
@@ -212,11 +224,21 @@ func (c *Controller) Run(ctx context.Context) error {
 	drift := time.NewTicker(c.opts.DriftCheck)
 	defer drift.Stop()
 	detector, _ := c.dp.(offload.DriftDetector)
+	save := time.NewTicker(c.opts.SaveRemote)
+	defer save.Stop()
+	// A stopping kai-dpu saves what it learned last, so the next start
+	// stands in for the RIB with current routes, not older ones.
+	defer c.saveRemote()
 	c.Trigger()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-save.C:
+			if c.pendingRemote.Load() != nil {
+				go c.saveRemote()
+			}
+			continue
 		case <-c.kick:
 		case <-c.bgp.Changed():
 		case <-resync.C:
@@ -260,10 +282,8 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	in, complete := c.input()
 	in.Frozen = c.dups.current(time.Now())
 	if complete {
-		// Saved for the next start; see learned.
-		if err := c.store.SetRemote(in.Learned); err != nil {
-			c.log.Warn("saving learned routes failed; a restart may briefly miss them", "error", err)
-		}
+		// Saved for the next start (see learned), by saveRemote.
+		c.pendingRemote.Store(&in.Learned)
 	}
 	out := desired.Compute(in)
 	bgpErr := c.bgp.SetRoutes(ctx, out.Routes)
@@ -302,6 +322,20 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		c.Trigger() // recompute with the freeze, and report it
 	}
 	return nil
+}
+
+// saveRemote persists the newest complete learned routes, if any are pending.
+func (c *Controller) saveRemote() {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	rs := c.pendingRemote.Swap(nil)
+	if rs == nil {
+		return
+	}
+	if err := c.store.SetRemote(*rs); err != nil {
+		c.log.Warn("saving learned routes failed; a restart may briefly miss them", "error", err)
+		c.pendingRemote.CompareAndSwap(nil, rs) // retried at the next tick unless newer ones came
+	}
 }
 
 // FrozenMACs returns the MACs frozen by duplicate detection.

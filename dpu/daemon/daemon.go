@@ -121,7 +121,13 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	go func() { errc <- ctl.Run(ctx) }()
+	ctlCtx, stopCtl := context.WithCancel(ctx)
+	defer stopCtl()
+	ctlDone := make(chan struct{})
+	go func() {
+		defer close(ctlDone)
+		errc <- ctl.Run(ctlCtx)
+	}()
 	var metricsSrv *http.Server
 	if cfg.Metrics.Listen != "" {
 		metricsSrv, err = serveMetrics(cfg.Metrics, ctl, speaker, errc)
@@ -148,6 +154,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if metricsSrv != nil {
 		_ = metricsSrv.Close()
+	}
+	// The controller saves the last learned routes as it stops; the next
+	// start relies on them.
+	stopCtl()
+	select {
+	case <-ctlDone:
+	case <-time.After(10 * time.Second):
+		log.Warn("controller did not stop within 10s; learned routes may not be saved")
 	}
 	return err
 }

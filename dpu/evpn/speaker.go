@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 
@@ -215,12 +216,19 @@ func (s *Speaker) Originated() []Route {
 	return sortedRoutes(s.local)
 }
 
+// sortedRoutes orders by the map keys (each route's Key), so the sort
+// compares strings it already has instead of formatting two keys per
+// comparison (the top of kai-dpu's CPU profile at 10k routes).
 func sortedRoutes(m map[string]Route) []Route {
-	out := make([]Route, 0, len(m))
-	for _, r := range m {
-		out = append(out, r)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	slices.Sort(keys)
+	out := make([]Route, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
 	return out
 }
 

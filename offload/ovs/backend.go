@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/kai-dpu/kai/offload"
 )
@@ -39,7 +40,23 @@ type Backend struct {
 	owners  map[uint64]string // cookie -> owner, from the last render
 	nets    map[uint32]string // VNI -> network name
 	applied int               // flows in the last successfully applied program
+
+	// programmed is what the last successful Apply left in OVS, so the
+	// next Apply can diff against it instead of dumping and parsing every
+	// flow (at 100k flows that dump was most of a reconcile). It is
+	// trusted only while OVS holds the same number of Kai flows and for
+	// at most fullReadBack; then Apply reads everything back again.
+	programmed *programState
 }
+
+type programState struct {
+	flows  []dumpedFlow
+	groups []dumpedGroup
+	at     time.Time
+}
+
+// fullReadBack bounds how long Apply trusts its own record of OVS.
+const fullReadBack = 10 * time.Second
 
 var _ offload.Dataplane = (*Backend)(nil)
 
@@ -92,29 +109,59 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	if err != nil {
 		return offload.Result{}, err
 	}
-	flows, err := b.of.dumpFlows(ctx)
+	rb, err := b.readBack(ctx)
 	if err != nil {
-		return offload.Result{}, fmt.Errorf("read back flows: %w", err)
+		return offload.Result{}, err
 	}
-	groups, err := b.of.dumpGroups(ctx)
-	if err != nil {
-		return offload.Result{}, fmt.Errorf("read back groups: %w", err)
-	}
-	lines := Diff(prog, flows, groups)
+	lines := Diff(prog, rb.flows, rb.groups)
 	if err := b.of.bundle(ctx, lines); err != nil {
+		b.mu.Lock()
+		b.programmed = nil
+		b.mu.Unlock()
 		return offload.Result{}, fmt.Errorf("apply %d openflow changes: %w", len(lines), err)
+	}
+	next := &programState{at: rb.at, flows: make([]dumpedFlow, len(prog.Flows)), groups: make([]dumpedGroup, len(prog.Groups))}
+	for i, f := range prog.Flows {
+		next.flows[i] = dumpedFlow{Cookie: f.Cookie}
+	}
+	for i, g := range prog.Groups {
+		next.groups[i] = dumpedGroup{ID: g.ID, Type: "all", Buckets: normalizedBuckets(g)}
 	}
 	owners := make(map[uint64]string, len(prog.Flows))
 	for _, f := range prog.Flows {
 		owners[f.Cookie] = f.Owner
 	}
 	b.mu.Lock()
-	b.owners, b.nets, b.applied = owners, nets, len(prog.Flows)
+	b.owners, b.nets, b.applied, b.programmed = owners, nets, len(prog.Flows), next
 	b.mu.Unlock()
 	if len(lines) > 0 {
 		b.log.Debug("openflow bundle applied", "changes", len(lines), "lines", lines[:min(len(lines), 20)])
 	}
 	return offload.Result{Changes: changes + len(lines)}, nil
+}
+
+// readBack returns what OVS holds: the record of the last Apply when OVS
+// still has that many Kai flows (one aggregate request, no per-flow
+// output) and the record is recent, else a full dump of flows and groups.
+func (b *Backend) readBack(ctx context.Context) (*programState, error) {
+	b.mu.Lock()
+	rb := b.programmed
+	b.mu.Unlock()
+	if rb != nil && time.Since(rb.at) < fullReadBack {
+		if n, err := b.of.countFlows(ctx); err == nil && n == len(rb.flows) {
+			return rb, nil
+		}
+	}
+	now := time.Now()
+	flows, err := b.of.dumpFlows(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read back flows: %w", err)
+	}
+	groups, err := b.of.dumpGroups(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read back groups: %w", err)
+	}
+	return &programState{flows: flows, groups: groups, at: now}, nil
 }
 
 // Drifted reports, cheaply, whether the programmed flows no longer match the
