@@ -17,9 +17,15 @@ import (
 // (Input.Frozen); this only keeps the history between reconciles.
 type dupDetector struct {
 	mu     sync.Mutex
-	last   map[desired.MACKey]netip.Addr
+	last   map[desired.MACKey]lastWinner
+	gen    uint64 // of the last observe, to drop MACs it did not see
 	moves  map[desired.MACKey][]time.Time
 	frozen map[desired.MACKey]frozenMAC
+}
+
+type lastWinner struct {
+	vtep netip.Addr
+	gen  uint64
 }
 
 type frozenMAC struct {
@@ -28,7 +34,7 @@ type frozenMAC struct {
 }
 
 func newDupDetector() *dupDetector {
-	return &dupDetector{last: map[desired.MACKey]netip.Addr{}, moves: map[desired.MACKey][]time.Time{}, frozen: map[desired.MACKey]frozenMAC{}}
+	return &dupDetector{last: map[desired.MACKey]lastWinner{}, moves: map[desired.MACKey][]time.Time{}, frozen: map[desired.MACKey]frozenMAC{}}
 }
 
 // current returns the frozen MACs, dropping freezes that expired.
@@ -62,26 +68,18 @@ func (d *dupDetector) expired(now time.Time) bool {
 
 // observe records where each MAC won in out and returns the MACs frozen now.
 func (d *dupDetector) observe(p config.MACMobility, out desired.Output, vtep netip.Addr, now time.Time) []desired.MACKey {
-	winners := map[desired.MACKey]netip.Addr{}
-	for _, n := range out.Dataplane.Networks {
-		for _, port := range n.Ports {
-			if !port.Moved {
-				winners[desired.MACKey{Network: n.Name, MAC: port.MAC}] = vtep
-			}
-		}
-		for _, r := range n.Remote {
-			winners[desired.MACKey{Network: n.Name, MAC: r.MAC}] = r.VTEP
-		}
-	}
 	window := time.Duration(p.DuplicateSeconds) * time.Second
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	// Updated in place, generation-marked: a per-pass map of every
+	// winner cost as much as the rest of a reconcile at 100k MACs.
+	d.gen++
 	var frozen []desired.MACKey
-	for k, at := range winners {
+	visit := func(k desired.MACKey, at netip.Addr) {
 		prev, seen := d.last[k]
-		d.last[k] = at
-		if !seen || prev == at {
-			continue
+		d.last[k] = lastWinner{vtep: at, gen: d.gen}
+		if !seen || prev.vtep == at {
+			return
 		}
 		kept := d.moves[k][:0]
 		for _, t := range d.moves[k] {
@@ -91,7 +89,7 @@ func (d *dupDetector) observe(p config.MACMobility, out desired.Output, vtep net
 		}
 		d.moves[k] = append(kept, now)
 		if _, already := d.frozen[k]; already || p.DuplicateMoves == 0 || len(d.moves[k]) < int(p.DuplicateMoves) {
-			continue
+			return
 		}
 		f := frozenMAC{Frozen: desired.Frozen{VTEP: at, Reason: fmt.Sprintf(
 			"duplicate MAC %s in network %s: it moved %d times within %s; frozen at VTEP %s (RFC 7432 section 15.1)",
@@ -102,8 +100,18 @@ func (d *dupDetector) observe(p config.MACMobility, out desired.Output, vtep net
 		d.frozen[k] = f
 		frozen = append(frozen, k)
 	}
-	for k := range d.last {
-		if _, ok := winners[k]; !ok {
+	for _, n := range out.Dataplane.Networks {
+		for _, port := range n.Ports {
+			if !port.Moved {
+				visit(desired.MACKey{Network: n.Name, MAC: port.MAC}, vtep)
+			}
+		}
+		for _, r := range n.Remote {
+			visit(desired.MACKey{Network: n.Name, MAC: r.MAC}, r.VTEP)
+		}
+	}
+	for k, w := range d.last {
+		if w.gen != d.gen {
 			delete(d.last, k) // gone everywhere: a later appearance is not a move
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/kai-dpu/kai/dpu/config"
 	"github.com/kai-dpu/kai/dpu/evpn"
@@ -166,7 +167,7 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 		dn.Flood = append(dn.Flood, v)
 	}
 	sort.Slice(dn.Ports, func(i, j int) bool { return dn.Ports[i].Name < dn.Ports[j].Name })
-	sort.Slice(dn.Remote, func(i, j int) bool { return dn.Remote[i].MAC < dn.Remote[j].MAC })
+	slices.SortFunc(dn.Remote, func(a, b offload.RemoteMAC) int { return strings.Compare(a.MAC, b.MAC) })
 	sort.Slice(dn.Flood, func(i, j int) bool { return dn.Flood[i].Less(dn.Flood[j]) })
 	return dn, routes
 }

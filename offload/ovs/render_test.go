@@ -3,6 +3,7 @@ package ovs
 import (
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -518,5 +519,27 @@ func TestAssignCookiesCollision(t *testing.T) {
 	got = Diff(Program{Flows: both}, read[1:], nil)
 	if len(got) != 3 || !strings.HasPrefix(got[0], "flow delete") {
 		t.Fatalf("Diff = %q, want delete + 2 adds", got)
+	}
+}
+
+// Cookies must not change between versions: a restarted kai-dpu would
+// otherwise replace every programmed flow. This is the original
+// definition (FNV-1a of the formatted spec).
+func TestCookieHashIsStable(t *testing.T) {
+	s := benchState(2, 20, "198.18.0.12")
+	p, err := Render(s, Ports{vxlanPortName: 1, "pf0vf0": 2, "pf0vf1": 3}, vxlanPortName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Flows {
+		m := f.Match
+		if m != "" {
+			m += ","
+		}
+		h := fnv.New32a()
+		h.Write([]byte(fmt.Sprintf("table=%d,priority=%d,%sactions=%s", f.Table, f.Priority, m, f.Actions)))
+		if want := cookieTag | uint64(f.VNI&0xffffff)<<32 | uint64(h.Sum32()); f.Cookie != want {
+			t.Fatalf("cookie of %s is %#x, want %#x", f.spec(), f.Cookie, want)
+		}
 	}
 }
