@@ -10,7 +10,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all build test unit integration generate check-generate lint bench bench-quick demo clean
+.PHONY: all build test unit integration generate check-generate lint bench bench-quick demo chaos clean
 
 all: build
 
@@ -60,6 +60,10 @@ bench-quick: ## kai-lab bench with 10k routes and fewer samples (root, < 2 min)
 	@mkdir -p bin
 	$(BENCH_BINS)
 	./bin/kai-lab bench --quick --out bench/results
+
+chaos: build ## 1000 random faults against a lab with two route reflectors (root); summary in docs/resilience.md
+	@[ "$$(id -u)" = 0 ] || { echo "make chaos needs root (network namespaces, OVS): sudo make chaos"; exit 1; }
+	./bin/kai-lab chaos --seed $(or $(SEED),1) --events $(or $(EVENTS),1000) --legacy-servers 1
 
 demo: ## the lab: two DPUs, a route reflector, pods on two networks, real packets (root)
 	@[ "$$(id -u)" = 0 ] || { echo "make demo needs root (network namespaces, OVS): sudo make demo"; exit 1; }

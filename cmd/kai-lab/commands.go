@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
+	"github.com/kai-dpu/kai/cmd/kai-lab/chaos"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
 	"github.com/kai-dpu/kai/dpu/evpn"
 )
@@ -45,6 +47,11 @@ Commands:
   move POD --to SERVER
                move a pod with its MAC and IP to another server, Kai or legacy,
                make-before-break; waits until every VTEP follows it
+  chaos --seed S --events N
+               bring up a lab with two route reflectors, run N random faults
+               (session resets, link flaps, restarts, churn, moves), check it
+               converges to its desired state after each; non-zero exit on
+               any mismatch
   reflector    run a BGP l2vpn-evpn route reflector (used inside the lab)
   bench [--quick] [--out DIR] [--scenarios LIST]
                measure convergence, attach latency, memory, churn and restart
@@ -66,6 +73,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) int {
 		"up": cmdUp, "down": cmdDown, "status": cmdStatus, "exec": cmdExec,
 		"ping-matrix": cmdPingMatrix, "reflector": cmdReflector,
 		"cni": cmdCNI, "cni-status": cmdCNIStatus, "move": cmdMove,
+		"chaos": cmdChaos,
 		"bench": cmdBench,
 	}
 	f, ok := cmds[args[0]]
@@ -413,5 +421,52 @@ func cmdMove(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) 
 	}
 	fmt.Fprintf(out, "moved %s from %s (VTEP %s, seq %d) to %s (VTEP %s, seq %d) in %s; every VTEP follows\n",
 		m.Pod, m.From, m.FromVTEP, m.FromSeq, m.To, m.ToVTEP, m.ToSeq, m.Took.Round(10*time.Millisecond))
+	return nil
+}
+
+func cmdChaos(ctx context.Context, args []string, out io.Writer, log *slog.Logger) error {
+	fs := flag.NewFlagSet("kai-lab chaos", flag.ContinueOnError)
+	seed := fs.Uint64("seed", 1, "random seed: the same seed gives the same event sequence")
+	events := fs.Int("events", 50, "number of events")
+	servers := fs.Int("servers", 3, "servers with a DPU")
+	pods := fs.Int("pods-per-server", 2, "pods per server")
+	legacy := fs.Int("legacy-servers", 0, "legacy FRR VTEPs (pods also move to and from them)")
+	fabric := fs.String("fabric", "gobgp", "route reflectors: gobgp or frr")
+	dir := fs.String("state-dir", "/tmp/kai-chaos", "where the chaos lab keeps its record, configs and logs")
+	prefix := fs.String("prefix", "kaichaos", "namespace name prefix")
+	settle := fs.Duration("settle", 30*time.Second, "longest wait for convergence after an event")
+	keep := fs.Bool("keep", false, "leave the lab up afterwards (remove it with `kai-lab down --state-dir DIR`)")
+	jsonOut := fs.String("json", "", "also write the summary as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, veths, OVS)")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	sum, err := chaos.Run(ctx, chaos.Options{
+		Seed: *seed, Events: *events, Settle: *settle, Keep: *keep, Out: out, Log: log,
+		Lab: lab.Options{Servers: *servers, PodsPerServer: *pods, LegacyServers: *legacy, Fabric: *fabric,
+			StateDir: *dir, BinDir: filepath.Dir(self), Prefix: *prefix},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(out, sum.Format())
+	if *jsonOut != "" {
+		data, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(*jsonOut, data, 0o644); err != nil {
+			return err
+		}
+	}
+	if len(sum.Mismatches) > 0 {
+		return fmt.Errorf("%d mismatches in %d events", len(sum.Mismatches), sum.Events)
+	}
 	return nil
 }

@@ -192,6 +192,7 @@ func (s *State) Pod(name string) (Pod, bool) {
 func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride []byte, incarnation string) (string, error) {
 	p, ok := s.Pod(pod)
 	if incarnation != "" {
+		p = Pod{} // fields the JSON omits are zero, not the record's
 		ok = json.Unmarshal([]byte(incarnation), &p) == nil && p.Name == pod
 	}
 	if !ok {

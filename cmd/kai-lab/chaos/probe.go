@@ -1,0 +1,132 @@
+package chaos
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
+)
+
+// pinger sends 50 pings a second from one pod to another while an event
+// runs; lost counts the sequence numbers that never got a reply.
+type pinger struct {
+	from, to string
+	cmd      *exec.Cmd
+	out      bytes.Buffer
+}
+
+func startPinger(from, to lab.Pod) (*pinger, error) {
+	p := &pinger{from: from.Name, to: to.Name}
+	p.cmd = exec.Command("ip", "netns", "exec", from.NS, "ping", "-n", "-i", "0.02", "-W", "1", to.IP)
+	p.cmd.Stdout = &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start ping %s -> %s: %w", from.Name, to.Name, err)
+	}
+	return p, nil
+}
+
+var icmpSeq = regexp.MustCompile(`icmp_seq=(\d+)`)
+
+// stop ends the pings and returns how many were sent and lost. Pings sent
+// in the last second may still be in flight and are not judged.
+func (p *pinger) stop() (sent, lost int) {
+	time.Sleep(time.Second)
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Wait()
+	got := map[int]bool{}
+	last := 0
+	for _, m := range icmpSeq.FindAllStringSubmatch(p.out.String(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		got[n] = true
+		last = max(last, n)
+	}
+	// Judge up to the last reply; everything after it was in the
+	// final second (the pings stop only once the lab has converged).
+	for n := 1; n <= last; n++ {
+		if !got[n] {
+			lost++
+		}
+	}
+	return last, lost
+}
+
+// flowWatch samples every DPU's Kai flows while an event runs and records
+// any flow present before the event that went missing in a sample.
+type flowWatch struct {
+	stopc chan struct{}
+	done  chan struct{}
+
+	mu      sync.Mutex
+	deleted map[string]bool // "server cookie=0x..."
+}
+
+var cookieRe = regexp.MustCompile(`cookie=(0x4b[0-9a-f]+)`)
+
+func cookies(srv lab.Server) (map[string]bool, error) {
+	out, err := srv.Ofctl("dump-flows")
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	for _, m := range cookieRe.FindAllStringSubmatch(strings.ToLower(out), -1) {
+		set[m[1]] = true
+	}
+	return set, nil
+}
+
+func watchFlows(servers []lab.Server) (*flowWatch, error) {
+	before := map[string]map[string]bool{}
+	for _, srv := range servers {
+		c, err := cookies(srv)
+		if err != nil {
+			return nil, err
+		}
+		before[srv.Name] = c
+	}
+	w := &flowWatch{stopc: make(chan struct{}), done: make(chan struct{}), deleted: map[string]bool{}}
+	go func() {
+		defer close(w.done)
+		for {
+			for _, srv := range servers {
+				now, err := cookies(srv)
+				if err != nil {
+					continue // ovs-vswitchd busy: the next sample judges
+				}
+				for c := range before[srv.Name] {
+					if !now[c] {
+						w.mu.Lock()
+						w.deleted[srv.Name+" cookie="+c] = true
+						w.mu.Unlock()
+					}
+				}
+			}
+			select {
+			case <-w.stopc:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	return w, nil
+}
+
+// stop ends sampling and returns the flows that went missing.
+func (w *flowWatch) stop() []string {
+	close(w.stopc)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for k := range w.deleted {
+		out = append(out, k)
+	}
+	return out
+}
