@@ -296,9 +296,9 @@ func (r *runner) run(ctx context.Context, ev event) result {
 		res.problems = append(res.problems, err.Error())
 	}
 	if watch != nil {
-		if del := watch.stop(); len(del) > 0 {
+		if del := watch.stop(r.lab.Servers); len(del) > 0 {
 			slices.Sort(del)
-			res.problems = append(res.problems, fmt.Sprintf("%d flows deleted while the other reflector still carried their routes: %s", len(del), strings.Join(del, ", ")))
+			res.problems = append(res.problems, fmt.Sprintf("%d flows deleted and reinstalled while the other reflector still carried their routes: %s", len(del), strings.Join(del, ", ")))
 		}
 	}
 	if probe != nil {

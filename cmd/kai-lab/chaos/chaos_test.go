@@ -68,13 +68,9 @@ func TestSameSeedSameEvents(t *testing.T) {
 // and FRR (hack/install-prereqs.sh).
 func TestChaos(t *testing.T) {
 	labtest.RequirePrivileged(t, "vtysh", "ss")
-	dir := t.TempDir()
+	dir := labtest.TraversableTempDir(t, "kai-chaos-")
 	bin := filepath.Join(dir, "bin")
 	labtest.BuildBinaries(t, bin)
-	// zebra runs as the frr user and must traverse the state dir.
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	sum, err := Run(ctx, Options{

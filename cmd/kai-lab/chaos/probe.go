@@ -35,10 +35,10 @@ func startPinger(from, to lab.Pod) (*pinger, error) {
 
 var icmpSeq = regexp.MustCompile(`icmp_seq=(\d+)`)
 
-// stop ends the pings and returns how many were sent and lost. Pings sent
-// in the last second may still be in flight and are not judged.
+// stop ends the pings and returns how many were sent and lost. Pings still
+// in flight at the end are not judged.
 func (p *pinger) stop() (sent, lost int) {
-	time.Sleep(time.Second)
+	time.Sleep(300 * time.Millisecond)
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	_ = p.cmd.Wait()
 	got := map[int]bool{}
@@ -48,8 +48,8 @@ func (p *pinger) stop() (sent, lost int) {
 		got[n] = true
 		last = max(last, n)
 	}
-	// Judge up to the last reply; everything after it was in the
-	// final second (the pings stop only once the lab has converged).
+	// Judge up to the last reply; later pings were still in flight
+	// (the pings stop only once the lab has converged).
 	for n := 1; n <= last; n++ {
 		if !got[n] {
 			lost++
@@ -118,15 +118,30 @@ func watchFlows(servers []lab.Server) (*flowWatch, error) {
 	return w, nil
 }
 
-// stop ends sampling and returns the flows that went missing.
-func (w *flowWatch) stop() []string {
+// stop ends sampling and returns the flows that went missing during the
+// event although they are programmed again after it: their route survived
+// (the #10298/#12391 symptom). A flow whose route really went away, by a
+// withdraw elsewhere in the fabric, is not counted.
+func (w *flowWatch) stop(servers []lab.Server) []string {
 	close(w.stopc)
 	<-w.done
+	after := map[string]bool{}
+	for _, srv := range servers {
+		c, err := cookies(srv)
+		if err != nil {
+			continue
+		}
+		for k := range c {
+			after[srv.Name+" cookie="+k] = true
+		}
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []string
 	for k := range w.deleted {
-		out = append(out, k)
+		if after[k] {
+			out = append(out, k)
+		}
 	}
 	return out
 }

@@ -25,16 +25,7 @@ import (
 
 func TestFRRInterop(t *testing.T) {
 	labtest.RequirePrivileged(t, "vtysh")
-	// zebra runs as the frr user: the lab's directory must be traversable,
-	// which t.TempDir's 0700 directories are not.
-	dir, err := os.MkdirTemp("", "kai-frr-interop-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := labtest.TraversableTempDir(t, "kai-frr-interop-")
 	bin := filepath.Join(dir, "bin")
 	labtest.BuildBinaries(t, bin)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

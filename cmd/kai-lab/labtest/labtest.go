@@ -86,3 +86,19 @@ func Tail(s string, n int) string {
 	}
 	return s
 }
+
+// TraversableTempDir is a temporary directory others can traverse: FRR's
+// zebra drops to the frr user and must reach the lab's files, which
+// t.TempDir's 0700 directories forbid. It is removed after the test.
+func TraversableTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
