@@ -230,7 +230,7 @@ func (t *topo) churn(ctx context.Context, inj *injector, rs routeSet, rate int, 
 
 const debugMonitor = false
 
-var rePing = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received`)
+var reSeq = regexp.MustCompile(`icmp_seq=(\d+) `)
 
 // restart restarts kai-dpu while a ping runs between the local pod and the
 // remote pod, and measures until kai-dpu is fully reconciled again.
@@ -238,7 +238,7 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	if _, err := t.nl.In(t.kpod, "ping", "-c", "3", "-i", "0.2", "-W", "1", rpodIP); err != nil {
 		return nil, fmt.Errorf("no running flow to measure loss on: %w", err)
 	}
-	ping := exec.Command("ip", "netns", "exec", t.kpod, "ping", "-i", "0.01", "-W", "1", rpodIP)
+	ping := exec.Command("ip", "netns", "exec", t.kpod, "ping", "-n", "-i", "0.01", "-W", "1", rpodIP)
 	var out strings.Builder
 	ping.Stdout, ping.Stderr = &out, &out
 	ping.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -252,7 +252,8 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	if err := t.startKai(ctx, false); err != nil {
 		return nil, err
 	}
-	if _, err := inj.waitEstablished(ctx, dpuAddr, 60*time.Second); err != nil {
+	up, err := inj.waitEstablished(ctx, dpuAddr, 60*time.Second)
+	if err != nil {
 		return nil, err
 	}
 	for {
@@ -262,7 +263,8 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 		if time.Since(t0) > 120*time.Second || ctx.Err() != nil {
 			return nil, fmt.Errorf("kai-dpu did not relearn %d routes after its restart", len(rs.routes))
 		}
-		time.Sleep(20 * time.Millisecond)
+		// A scrape sorts every learned route: poll gently.
+		time.Sleep(250 * time.Millisecond)
 	}
 	if _, err := t.waitFlows(ctx, t0, rs.macs+1, 60*time.Second); err != nil {
 		return nil, err
@@ -271,13 +273,33 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	time.Sleep(time.Second)
 	_ = ping.Process.Signal(syscall.SIGINT)
 	_ = ping.Wait()
-	mm := rePing.FindStringSubmatch(out.String())
-	if mm == nil {
-		return nil, fmt.Errorf("unparsable ping output: %s", out.String())
+	sent, lost, err := pingLoss(out.String())
+	if err != nil {
+		return nil, err
 	}
-	tx, _ := strconv.Atoi(mm[1])
-	rx, _ := strconv.Atoi(mm[2])
-	return &Restart{Routes: len(rs.routes), ReconcileS: round3(took), LostPackets: tx - rx, SentPackets: tx}, nil
+	return &Restart{Routes: len(rs.routes), ReconcileS: round3(took), EstablishedS: round3(up.Sub(t0)), LostPackets: lost, SentPackets: sent}, nil
+}
+
+// pingLoss counts the echo requests without a reply among those sent
+// before the last one answered: the requests still in flight when ping
+// was stopped are not losses.
+func pingLoss(out string) (sent, lost int, err error) {
+	seqs := map[int]bool{}
+	last := 0
+	for _, m := range reSeq.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		seqs[n] = true
+		last = max(last, n)
+	}
+	if last == 0 {
+		return 0, 0, fmt.Errorf("no ping replies: %s", out)
+	}
+	for n := 1; n <= last; n++ {
+		if !seqs[n] {
+			lost++
+		}
+	}
+	return last, lost, nil
 }
 
 // scrape reads kai-dpu's learned route count and readiness from its

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
+	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 	"github.com/kai-dpu/kai/offload"
 	"github.com/kai-dpu/kai/offload/ovs"
@@ -60,7 +62,7 @@ func runBGPScenarios(ctx context.Context, nl *netlab.Lab, o Options, res *Result
 			}
 			log.Info("frr converged", "routes", n, "seconds", c.FRRS, "timedOut", c.FRRTimedOut)
 		}
-		rss0, rssN, kaiS, err := t.kaiConverge(ctx, inj, rs)
+		rss0, rssN, kaiS, rxS, err := t.kaiConverge(ctx, inj, rs)
 		if err != nil {
 			return fmt.Errorf("kai convergence at %d routes: %w", n, err)
 		}
@@ -72,7 +74,7 @@ func runBGPScenarios(ctx context.Context, nl *netlab.Lab, o Options, res *Result
 		res.RSS = append(res.RSS, RSS{Routes: n, Bytes: rssN})
 		res.RSSBytesPerRoute = round1(float64(rssN-rss0) / float64(n))
 		if o.has(ScenarioConvergence) {
-			c.KaiS = kaiS
+			c.KaiS, c.KaiBGPReceivedS = kaiS, rxS
 			c.KaiPerFRR, c.KaiPerFloor = ratio(c.KaiS, c.FRRS), ratio(c.KaiS, c.OVSFloorS)
 			if n == 10000 {
 				res.Convergence10k = c
@@ -209,41 +211,77 @@ func round3(d time.Duration) float64 { return round(d.Seconds(), 3) }
 // kaiConverge starts kai-dpu from scratch, attaches the local pod, then
 // lets the injector peer and measures from Established until every
 // remote MAC has its flow. It returns RSS before peering and after.
-func (t *topo) kaiConverge(ctx context.Context, inj *injector, rs routeSet) (int64, int64, float64, error) {
+func (t *topo) kaiConverge(ctx context.Context, inj *injector, rs routeSet) (rss0, rssN int64, kaiS, rxS float64, err error) {
 	if err := inj.peer(ctx, ""); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	if t.kai != nil {
 		t.kai.Stop(10 * time.Second)
 	}
 	if err := t.startKai(ctx, true); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	if err := t.attachPod(ctx); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	time.Sleep(time.Second)
-	rss0, err := rss(t.kai.Pid())
+	rss0, err = rss(t.kai.Pid())
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	if err := inj.peer(ctx, dpuAddr); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	t0, err := inj.waitEstablished(ctx, dpuAddr, 30*time.Second)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
+	rx := t.watchReceived(ctx, len(rs.routes))
 	took, err := t.waitFlows(ctx, t0, rs.macs+1, 300*time.Second)
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	if err := t.verifyFlows(rs); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
+	}
+	var got time.Time
+	select {
+	case got = <-rx:
+	case <-time.After(10 * time.Second):
 	}
 	time.Sleep(2 * time.Second)
-	rssN, err := rss(t.kai.Pid())
-	return rss0, rssN, round3(took), err
+	rssN, err = rss(t.kai.Pid())
+	if !got.IsZero() {
+		rxS = round3(got.Sub(t0))
+	}
+	return rss0, rssN, round3(took), rxS, err
+}
+
+// watchReceived reports when kai-dpu's BGP neighbor has delivered n routes
+// (GoBGP's received count, through kai-dpu's API).
+func (t *topo) watchReceived(ctx context.Context, n int) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	go func() {
+		conn, err := lab.Dial(&t.srv)
+		if err != nil {
+			return
+		}
+		defer func() { _ = conn.Close() }()
+		insp := kaiv1.NewInspectClient(conn)
+		for deadline := time.Now().Add(300 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; time.Sleep(10 * time.Millisecond) {
+			info, err := insp.GetInfo(ctx, &kaiv1.GetInfoRequest{})
+			if err != nil {
+				continue
+			}
+			for _, p := range info.GetPeers() {
+				if p.GetReceived() >= uint64(n) {
+					ch <- time.Now()
+					return
+				}
+			}
+		}
+	}()
+	return ch
 }
 
 // waitFlows polls the remote-MAC flow count until it is want.
