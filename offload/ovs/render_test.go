@@ -537,7 +537,7 @@ func TestCookieHashIsStable(t *testing.T) {
 			m += ","
 		}
 		h := fnv.New32a()
-		h.Write([]byte(fmt.Sprintf("table=%d,priority=%d,%sactions=%s", f.Table, f.Priority, m, f.Actions)))
+		fmt.Fprintf(h, "table=%d,priority=%d,%sactions=%s", f.Table, f.Priority, m, f.Actions)
 		if want := cookieTag | uint64(f.VNI&0xffffff)<<32 | uint64(h.Sum32()); f.Cookie != want {
 			t.Fatalf("cookie of %s is %#x, want %#x", f.spec(), f.Cookie, want)
 		}

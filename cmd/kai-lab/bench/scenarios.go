@@ -296,7 +296,7 @@ func (t *topo) waitFlows(ctx context.Context, t0 time.Time, want int, timeout ti
 			return time.Since(t0), nil
 		}
 		if time.Since(t0) > timeout || ctx.Err() != nil || t.kai.Exited() {
-			return 0, fmt.Errorf("%d of %d remote flows after %s (err %v):\n%s", n, want, timeout, err, t.kai.Tail(1500))
+			return 0, fmt.Errorf("%d of %d remote flows after %s (last read: %w):\n%s", n, want, timeout, err, t.kai.Tail(1500))
 		}
 		time.Sleep(interval)
 	}
