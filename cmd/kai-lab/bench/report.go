@@ -94,7 +94,9 @@ type Restart struct {
 	// EstablishedS is when the BGP session was back up (from the stop).
 	EstablishedS float64 `json:"bgp_established_s"`
 	LostPackets  int     `json:"lost_packets"`
-	SentPackets  int     `json:"sent_packets"`
+	// LostAtS is when each lost request was sent, from the SIGTERM.
+	LostAtS     []float64 `json:"lost_at_s,omitempty"`
+	SentPackets int       `json:"sent_packets"`
 	// AnchorS is a cold start with the same routes (convergence kai_s).
 	AnchorS float64 `json:"anchor_s"`
 }
@@ -194,7 +196,11 @@ func (r *Results) Markdown() string {
 	if rs := r.Restart; rs != nil {
 		row(fmt.Sprintf("restart holding %d routes: fully reconciled", rs.Routes), fmt.Sprintf("%.2f s (BGP up again at %.2f s)", rs.ReconcileS, rs.EstablishedS),
 			fmt.Sprintf("cold convergence %.2f s", rs.AnchorS), fmt.Sprintf("%.2f×", ratio(rs.ReconcileS, rs.AnchorS)), "")
-		row("restart: packets lost on a running flow", fmt.Sprintf("%d of %d", rs.LostPackets, rs.SentPackets), "", "", "0")
+		lost := fmt.Sprintf("%d of %d", rs.LostPackets, rs.SentPackets)
+		if len(rs.LostAtS) > 0 {
+			lost += fmt.Sprintf(" (sent at %v s after the SIGTERM)", rs.LostAtS)
+		}
+		row("restart: packets lost on a running flow", lost, "", "", "0")
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "\n- %s", n)

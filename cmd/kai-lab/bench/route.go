@@ -245,6 +245,7 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	if err := ping.Start(); err != nil {
 		return nil, err
 	}
+	pingStart := time.Now()
 	defer func() { _ = ping.Process.Kill() }()
 	time.Sleep(time.Second)
 	t0 := time.Now()
@@ -273,17 +274,22 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	time.Sleep(time.Second)
 	_ = ping.Process.Signal(syscall.SIGINT)
 	_ = ping.Wait()
-	sent, lost, err := pingLoss(out.String())
+	sent, missing, err := pingLoss(out.String())
 	if err != nil {
 		return nil, err
 	}
-	return &Restart{Routes: len(rs.routes), ReconcileS: round3(took), EstablishedS: round3(up.Sub(t0)), LostPackets: lost, SentPackets: sent}, nil
+	r := &Restart{Routes: len(rs.routes), ReconcileS: round3(took), EstablishedS: round3(up.Sub(t0)), LostPackets: len(missing), SentPackets: sent}
+	for _, seq := range missing {
+		// Requests go out every 10 ms from the start of ping.
+		r.LostAtS = append(r.LostAtS, round3(pingStart.Add(time.Duration(seq-1)*10*time.Millisecond).Sub(t0)))
+	}
+	return r, nil
 }
 
 // pingLoss counts the echo requests without a reply among those sent
 // before the last one answered: the requests still in flight when ping
 // was stopped are not losses.
-func pingLoss(out string) (sent, lost int, err error) {
+func pingLoss(out string) (sent int, missing []int, err error) {
 	seqs := map[int]bool{}
 	last := 0
 	for _, m := range reSeq.FindAllStringSubmatch(out, -1) {
@@ -292,14 +298,14 @@ func pingLoss(out string) (sent, lost int, err error) {
 		last = max(last, n)
 	}
 	if last == 0 {
-		return 0, 0, fmt.Errorf("no ping replies: %s", out)
+		return 0, nil, fmt.Errorf("no ping replies: %s", out)
 	}
 	for n := 1; n <= last; n++ {
 		if !seqs[n] {
-			lost++
+			missing = append(missing, n)
 		}
 	}
-	return last, lost, nil
+	return last, missing, nil
 }
 
 // scrape reads kai-dpu's learned route count and readiness from its
