@@ -180,6 +180,9 @@ func (c *Controller) learned() ([]evpn.Route, bool) {
 	return live, false
 }
 
+// paceAbove: passes shorter than this never delay the next one.
+const paceAbove = 200 * time.Millisecond
+
 // Trigger asks for a reconcile and returns its request number.
 func (c *Controller) Trigger() uint64 {
 	c.rmu.Lock()
@@ -229,6 +232,13 @@ func (c *Controller) Run(ctx context.Context) error {
 	// A stopping kai-dpu saves what it learned last, so the next start
 	// stands in for the RIB with current routes, not older ones.
 	defer c.saveRemote()
+	// While routes stream in (a peer's full table), back-to-back full
+	// passes would take the CPU GoBGP needs to receive them: after a pass
+	// longer than paceAbove, BGP changes wait as long as that pass took.
+	// Requests (attach, detach, reload) never wait.
+	var lastPass time.Duration
+	var lastEnd time.Time
+	var paced <-chan time.Time
 	c.Trigger()
 	for {
 		select {
@@ -241,6 +251,13 @@ func (c *Controller) Run(ctx context.Context) error {
 			continue
 		case <-c.kick:
 		case <-c.bgp.Changed():
+			if wait := lastPass - time.Since(lastEnd); lastPass > paceAbove && wait > 0 {
+				if paced == nil {
+					paced = time.After(wait)
+				}
+				continue
+			}
+		case <-paced:
 		case <-resync.C:
 		case <-retry:
 		case <-syncDeadline:
@@ -259,7 +276,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		c.rmu.Lock()
 		n := c.requested
 		c.rmu.Unlock()
+		paced = nil // this pass sees every change so far
+		passStart := time.Now()
 		err := c.reconcile(ctx)
+		lastEnd = time.Now()
+		lastPass = lastEnd.Sub(passStart)
 		c.rmu.Lock()
 		if err == nil {
 			c.applied = n
