@@ -1,0 +1,72 @@
+package controller_test
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/kai-dpu/kai/dpu/config"
+	"github.com/kai-dpu/kai/dpu/controller"
+	"github.com/kai-dpu/kai/dpu/evpn"
+	"github.com/kai-dpu/kai/dpu/store"
+)
+
+// Learned routes are saved off the reconcile path, and always when Run
+// ends: a restarted kai-dpu must stand in for the RIB with the routes it
+// had when it stopped.
+func TestLearnedRoutesSavedWhenRunEnds(t *testing.T) {
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	st, _, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk, dp := newFakeSpeaker(), &fakeDataplane{}
+	ctl := controller.New(cfg, st, spk, dp, fakeResolver{}, controller.Options{SaveRemote: time.Hour}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	vtep := netip.MustParseAddr("198.18.0.12")
+	learned := []evpn.Route{{Type: evpn.MACIP, RD: "198.18.0.12:10100", MAC: "02:00:00:00:0b:01", VTEP: vtep, VNI: 10100, RTs: []string{"65001:10100"}}}
+	spk.SetLearned(learned)
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := ctl.WaitApplied(wctx, ctl.Trigger()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(network(dp.Last(), "blue").Remote); n != 1 {
+		t.Fatalf("the learned MAC was not programmed (%d remote MACs)", n)
+	}
+	if got := reopen(t, dir).Remote(); len(got) != 0 {
+		t.Fatalf("learned routes were saved by the reconcile itself (%d); want them saved off its path", len(got))
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	done <- nil // for the deferred wait
+	got := reopen(t, dir).Remote()
+	if len(got) != 1 || !got[0].Equal(learned[0]) {
+		t.Fatalf("saved learned routes after Run ended: %v, want %v", got, learned)
+	}
+}
+
+func reopen(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, _, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
