@@ -268,20 +268,7 @@ func (s *Speaker) SetRoutes(ctx context.Context, rs []Route) error {
 		}
 	}
 	s.mu.Unlock()
-	var errs []error
-	for _, r := range add {
-		p, err := toPath(r, false)
-		if err == nil {
-			_, err = s.bgp.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("advertise %s: %w", r, err))
-			continue
-		}
-		s.mu.Lock()
-		s.local[r.Key()] = r
-		s.mu.Unlock()
-	}
+	errs := []error{s.Advertise(ctx, add)}
 	for _, r := range del {
 		p, err := toPath(r, true)
 		if err == nil {
