@@ -87,13 +87,11 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		return offload.Result{}, err
 	}
 	want := map[string]string{}
-	names := []string{vxlanPortName}
 	nets := map[uint32]string{}
 	for _, n := range s.Networks {
 		nets[n.VNI] = n.Name
 		for _, p := range n.Ports {
 			want[p.Name] = p.Owner
-			names = append(names, p.Name)
 		}
 	}
 	c, err := b.db.syncRepresentors(ctx, want)
@@ -101,11 +99,7 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		return offload.Result{}, err
 	}
 	changes += c
-	ports, err := b.db.ofports(ctx, names)
-	if err != nil {
-		return offload.Result{}, err
-	}
-	prog, err := Render(s, ports, vxlanPortName)
+	prog, err := b.render(ctx, s)
 	if err != nil {
 		return offload.Result{}, err
 	}
@@ -152,6 +146,11 @@ func (b *Backend) readBack(ctx context.Context) (*programState, error) {
 			return rb, nil
 		}
 	}
+	return b.dump(ctx)
+}
+
+// dump reads every Kai flow and group back from OVS.
+func (b *Backend) dump(ctx context.Context) (*programState, error) {
 	now := time.Now()
 	flows, err := b.of.dumpFlows(ctx)
 	if err != nil {
@@ -162,6 +161,21 @@ func (b *Backend) readBack(ctx context.Context) (*programState, error) {
 		return nil, fmt.Errorf("read back groups: %w", err)
 	}
 	return &programState{flows: flows, groups: groups, at: now}, nil
+}
+
+// render renders s with the OpenFlow port numbers OVSDB gives its ports.
+func (b *Backend) render(ctx context.Context, s offload.State) (Program, error) {
+	names := []string{vxlanPortName}
+	for _, n := range s.Networks {
+		for _, p := range n.Ports {
+			names = append(names, p.Name)
+		}
+	}
+	ports, err := b.db.ofports(ctx, names)
+	if err != nil {
+		return Program{}, err
+	}
+	return Render(s, ports, vxlanPortName)
 }
 
 // Drifted reports, cheaply, whether the programmed flows no longer match the

@@ -113,9 +113,16 @@ func TestBackendReconcilesRealOVS(t *testing.T) {
 		t.Fatalf("second Apply of the same state made %d changes; must be idempotent", n)
 	}
 
+	if diff, err := e.b.Verify(context.Background(), s); err != nil || len(diff) != 0 {
+		t.Fatalf("Verify right after Apply: %v %v", diff, err)
+	}
+
 	// Someone deletes one of our flows and adds one of their own.
 	if _, err := e.ovs.Ofctl("del-flows", "br-kai", "table=20,dl_dst=02:00:00:00:00:07"); err != nil {
 		t.Fatal(err)
+	}
+	if diff, err := e.b.Verify(context.Background(), s); err != nil || len(diff) != 1 || !strings.Contains(diff[0], "02:00:00:00:00:07") {
+		t.Fatalf("Verify must report exactly the deleted flow, got %q (%v)", diff, err)
 	}
 	if _, err := e.ovs.Ofctl("add-flow", "br-kai", "cookie=0x1,table=5,priority=1,actions=drop"); err != nil {
 		t.Fatal(err)
