@@ -178,26 +178,7 @@ func (t *topo) startKai(ctx context.Context, fresh bool) error {
 		return err
 	}
 	t.kai = p
-	conn, err := lab.Dial(&t.srv)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }()
-	insp := kaiv1.NewInspectClient(conn)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if p.Exited() {
-			return fmt.Errorf("kai-dpu exited:\n%s", p.Tail(2000))
-		}
-		cctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := insp.GetInfo(cctx, &kaiv1.GetInfoRequest{})
-		cancel()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("kai-dpu not answering: %w", err)
-		}
-	}
+	return lab.WaitDPU(ctx, p, &t.srv)
 }
 
 // attachPod attaches the local pod through kai-dpu's API (no host agent:

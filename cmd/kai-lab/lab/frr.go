@@ -16,8 +16,6 @@ const (
 	FabricFRR   = "frr"
 )
 
-const frrBgpd = "/usr/lib/frr/bgpd"
-
 // startReflector starts route reflector n (1 or 2) at addr. The first
 // lives in the fabric namespace on the bridge itself, the second in its own
 // namespace with a veth into the bridge, so each has its own TCP stack and
@@ -66,8 +64,8 @@ func startReflector(nl *netlab.Lab, fab string, n int, addr string, o Options, c
 // graceful restart (FRR is a helper by default). No zebra: the reflector
 // forwards nothing.
 func startFRRReflector(nl *netlab.Lab, ns, name, fdir, addr string, clients []string) error {
-	if _, err := os.Stat(frrBgpd); err != nil {
-		return fmt.Errorf("--fabric frr needs FRR (%s): apt-get install frr (hack/install-prereqs.sh does)", frrBgpd)
+	if _, err := os.Stat(netlab.FRRBgpd); err != nil {
+		return fmt.Errorf("--fabric frr needs FRR (%s): apt-get install frr (hack/install-prereqs.sh does)", netlab.FRRBgpd)
 	}
 	if err := os.MkdirAll(fdir, 0o755); err != nil {
 		return err
@@ -100,10 +98,10 @@ router bgp %d
 	if err := os.WriteFile(conf, []byte(b.String()), 0o644); err != nil {
 		return err
 	}
-	p, err := nl.Start(ns, name, nil, frrBgpd, "-f", conf, "-i", filepath.Join(fdir, "bgpd.pid"),
+	p, err := nl.Start(ns, name, nil, netlab.FRRBgpd, "-f", conf, "-i", filepath.Join(fdir, "bgpd.pid"),
 		"-Z", "-S", "--vty_socket", fdir)
 	if err != nil {
 		return err
 	}
-	return waitPath(filepath.Join(fdir, "bgpd.vty"), p, 10*time.Second)
+	return p.WaitFile(filepath.Join(fdir, "bgpd.vty"), 10*time.Second)
 }

@@ -445,7 +445,7 @@ func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
 		}
 	}
 	for n := 1; n <= o.LegacyServers; n++ {
-		if err := buildLegacy(ctx, nl, s, fab, n, o.PodsPerServer); err != nil {
+		if err := buildLegacy(nl, s, fab, n, o.PodsPerServer); err != nil {
 			return fmt.Errorf("legacy server %d: %w", n, err)
 		}
 	}
@@ -610,6 +610,11 @@ func StartDPU(ctx context.Context, nl *netlab.Lab, srv *Server, binDir string) e
 	if err != nil {
 		return err
 	}
+	return WaitDPU(ctx, p, srv)
+}
+
+// WaitDPU waits until the kai-dpu process p answers on srv's API socket.
+func WaitDPU(ctx context.Context, p *netlab.Proc, srv *Server) error {
 	conn, err := Dial(srv)
 	if err != nil {
 		return err
@@ -627,10 +632,10 @@ func StartDPU(ctx context.Context, nl *netlab.Lab, srv *Server, binDir string) e
 		if err == nil {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("kai-dpu on %s not answering: %w", srv.Name, err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,16 +1,11 @@
 package lab
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
-
-const frrZebra = "/usr/lib/frr/zebra"
 
 // Legacy is a server doing "EVPN to the host" the way operators did before
 // Kai: FRR (bgpd + zebra) on the host, a Linux bridge and VXLAN device per
@@ -25,7 +20,7 @@ type Legacy struct {
 
 // buildLegacy creates legacy server n with its pods, and starts zebra and
 // bgpd peering with the fabric's route reflector.
-func buildLegacy(ctx context.Context, nl *netlab.Lab, s *State, fab string, n, pods int) error {
+func buildLegacy(nl *netlab.Lab, s *State, fab string, n, pods int) error {
 	lg := Legacy{Name: fmt.Sprintf("legacy%d", n), Addr: fmt.Sprintf("198.18.0.%d", 100+n)}
 	ns, err := nl.AddNS(lg.Name)
 	if err != nil {
@@ -33,13 +28,6 @@ func buildLegacy(ctx context.Context, nl *netlab.Lab, s *State, fab string, n, p
 	}
 	lg.NS = ns
 	lg.Dir = filepath.Join(s.Dir, lg.Name+"-frr")
-	if err := os.MkdirAll(lg.Dir, 0o755); err != nil {
-		return err
-	}
-	// zebra drops to the frr user (Debian's package) and writes here.
-	if _, err := netlab.Sh("chown", "frr:frr", lg.Dir); err != nil {
-		return err
-	}
 	fabEnd := "up-" + lg.Name
 	if err := nl.Veth(ns, "up0", fab, fabEnd, underMTU); err != nil {
 		return err
@@ -55,22 +43,8 @@ func buildLegacy(ctx context.Context, nl *netlab.Lab, s *State, fab string, n, p
 		return err
 	}
 	for _, net := range Networks {
-		br, vx := "br-"+net.Name, "vx-"+net.Name
-		for _, args := range [][]string{
-			{"ip", "link", "add", br, "type", "bridge"},
-			{"ip", "link", "set", br, "addrgenmode", "none"},
-			{"ip", "link", "add", vx, "type", "vxlan", "id", fmt.Sprint(net.VNI), "local", lg.Addr, "dstport", "4789", "nolearning"},
-			{"ip", "link", "set", vx, "master", br, "addrgenmode", "none"},
-			// FRR's documented VTEP setup: no flooding of unknown
-			// unicast learned from the data plane; zebra installs
-			// remote MACs and the flood list from EVPN.
-			{"bridge", "link", "set", "dev", vx, "learning", "off", "neigh_suppress", "off"},
-			{"ip", "link", "set", vx, "up"},
-			{"ip", "link", "set", br, "up"},
-		} {
-			if err := in(args...); err != nil {
-				return err
-			}
+		if err := nl.LinuxVTEP(ns, "br-"+net.Name, "vx-"+net.Name, net.VNI, lg.Addr); err != nil {
+			return err
 		}
 	}
 	for j := range pods {
@@ -116,8 +90,6 @@ func startLegacyFRR(nl *netlab.Lab, lg Legacy, rrs []string) error {
 	for _, rr := range rrs {
 		members += fmt.Sprintf(" neighbor %s peer-group rrs\n", rr)
 	}
-	zsock := filepath.Join(lg.Dir, "zserv.api")
-	conf := filepath.Join(lg.Dir, "frr.conf")
 	cfg := fmt.Sprintf(`frr defaults datacenter
 hostname %s
 log file %s
@@ -135,42 +107,8 @@ router bgp %d
  exit-address-family
 !
 `, lg.Name, filepath.Join(lg.Dir, "frr.log"), ASN, lg.Addr, ASN, members)
-	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(lg.Dir, "zebra.conf"), []byte("hostname "+lg.Name+"\nlog file "+filepath.Join(lg.Dir, "zebra.log")+"\n"), 0o644); err != nil {
-		return err
-	}
-	z, err := nl.Start(lg.NS, lg.Name+"-zebra", nil, frrZebra, "-f", filepath.Join(lg.Dir, "zebra.conf"), "-i", filepath.Join(lg.Dir, "zebra.pid"),
-		"-z", zsock, "-u", "frr", "-g", "frr", "--vty_socket", lg.Dir)
-	if err != nil {
-		return err
-	}
-	if err := waitPath(zsock, z, 10*time.Second); err != nil {
-		return fmt.Errorf("%w (zebra runs as the frr user: the state dir and its parents must be traversable by it)", err)
-	}
-	b, err := nl.Start(lg.NS, lg.Name+"-bgpd", nil, frrBgpd, "-f", conf, "-i", filepath.Join(lg.Dir, "bgpd.pid"),
-		"-z", zsock, "-u", "frr", "-g", "frr", "--vty_socket", lg.Dir)
-	if err != nil {
-		return err
-	}
-	return waitPath(filepath.Join(lg.Dir, "bgpd.vty"), b, 10*time.Second)
-}
-
-func waitPath(path string, p *netlab.Proc, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.Exited() {
-			return fmt.Errorf("%s exited:\n%s", p.Name, p.Tail(2000))
-		}
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %s did not appear", p.Name, path)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	_, err := nl.StartFRR(lg.NS, lg.Name, lg.Dir, cfg)
+	return err
 }
 
 // LegacyVtysh runs a vtysh command on a legacy server's FRR.
