@@ -231,7 +231,7 @@ func (r *runner) next() event {
 		p := r.lab.Pods[r.rng.IntN(len(r.lab.Pods))]
 		var targets []string
 		for _, s := range servers {
-			if s.Name != p.Server && r.freeVF(s.Name) {
+			if _, free := r.lab.FreeVF(s.Name); free && s.Name != p.Server {
 				targets = append(targets, s.Name)
 			}
 		}
@@ -246,16 +246,6 @@ func (r *runner) next() event {
 		ev.pod, ev.to = p.Name, targets[r.rng.IntN(len(targets))]
 	}
 	return ev
-}
-
-func (r *runner) freeVF(server string) bool {
-	used := 0
-	for _, p := range r.lab.Pods {
-		if p.Server == server {
-			used++
-		}
-	}
-	return used < r.lab.VFs
 }
 
 type result struct {
@@ -356,7 +346,7 @@ func (r *runner) fault(ctx context.Context, ev event) error {
 	case "restart-vswitchd":
 		return r.lab.RestartVswitchd(ev.server)
 	case "churn":
-		return r.lab.Reattach(ctx, ev.pod)
+		return r.lab.Reattach(ev.pod)
 	case "move":
 		_, err := r.lab.Move(ctx, ev.pod, ev.to)
 		return err

@@ -140,7 +140,10 @@ func (c *checker) remoteMACs(srv lab.Server, routes []*kaiv1.Route) error {
 		if p.Server == srv.Name {
 			continue
 		}
-		want := c.vtep(p.Server)
+		want, err := c.lab.VTEPOf(p.Server)
+		if err != nil {
+			return err
+		}
 		if got, ok := follows[p.MAC]; !ok {
 			return fmt.Errorf("remote MAC %s (%s on %s) is missing", p.MAC, p.Name, p.Server)
 		} else if got != want {
@@ -148,18 +151,6 @@ func (c *checker) remoteMACs(srv lab.Server, routes []*kaiv1.Route) error {
 		}
 	}
 	return nil
-}
-
-func (c *checker) vtep(server string) string {
-	if srv := c.lab.Server(server); srv != nil {
-		return srv.Addr
-	}
-	for _, lg := range c.lab.Legacy {
-		if lg.Name == server {
-			return lg.Addr
-		}
-	}
-	return ""
 }
 
 // attachments checks the DPU holds exactly its pods' attachments, Ready.

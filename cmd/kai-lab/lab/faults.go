@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"fmt"
 	"time"
 )
@@ -35,7 +34,7 @@ func (l *Lab) FlapUplink(server string, gap time.Duration) error {
 }
 
 // Reattach detaches a pod through its CNI chain and attaches it again.
-func (l *Lab) Reattach(ctx context.Context, pod string) error {
+func (l *Lab) Reattach(pod string) error {
 	p, ok := l.Pod(pod)
 	if !ok || p.Legacy {
 		return fmt.Errorf("no pod %q behind a Kai DPU", pod)
@@ -45,5 +44,5 @@ func (l *Lab) Reattach(ctx context.Context, pod string) error {
 			return fmt.Errorf("CNI %s %s: %w: %s", op, pod, err, out)
 		}
 	}
-	return ctx.Err()
+	return nil
 }

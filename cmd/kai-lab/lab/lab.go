@@ -466,22 +466,16 @@ func (s *State) WaitConverged(ctx context.Context) error {
 				want[p.MAC] = true
 			}
 		}
-		conn, err := Dial(&srv)
-		if err != nil {
-			return err
-		}
-		insp := kaiv1.NewInspectClient(conn)
 		missing := -1
 		for missing != 0 {
 			if ctx.Err() != nil {
-				_ = conn.Close()
 				return fmt.Errorf("%s learned all but %d remote MACs before the deadline: %w", srv.Name, missing, ctx.Err())
 			}
-			rs, err := insp.ListRoutes(ctx, &kaiv1.ListRoutesRequest{})
+			rs, err := s.routes(ctx, &srv)
 			if err == nil {
 				missing = len(want)
 				vteps := map[string]bool{}
-				for _, r := range rs.GetRoutes() {
+				for _, r := range rs {
 					if !r.GetLocal() && want[r.GetMac()] && r.GetIp() == "" {
 						missing--
 					}
@@ -497,7 +491,6 @@ func (s *State) WaitConverged(ctx context.Context) error {
 				time.Sleep(100 * time.Millisecond)
 			}
 		}
-		_ = conn.Close()
 	}
 	return nil
 }

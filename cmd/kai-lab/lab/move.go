@@ -59,11 +59,11 @@ func (l *Lab) Move(ctx context.Context, pod, to string) (Move, error) {
 	if l.Direct {
 		return Move{}, errors.New("moving pods needs host agents (a lab without --direct)")
 	}
-	fromVTEP, err := l.vtepOf(old.Server)
+	fromVTEP, err := l.VTEPOf(old.Server)
 	if err != nil {
 		return Move{}, err
 	}
-	toVTEP, err := l.vtepOf(to)
+	toVTEP, err := l.VTEPOf(to)
 	if err != nil {
 		return Move{}, err
 	}
@@ -99,14 +99,31 @@ func (l *Lab) Move(ctx context.Context, pod, to string) (Move, error) {
 	return m, l.save()
 }
 
-func (l *Lab) vtepOf(server string) (string, error) {
-	if srv := l.Server(server); srv != nil {
+// VTEPOf is the VTEP address of a Kai or legacy server.
+func (s *State) VTEPOf(server string) (string, error) {
+	if srv := s.Server(server); srv != nil {
 		return srv.Addr, nil
 	}
-	if lg := l.legacy(server); lg != nil {
+	if lg := s.legacy(server); lg != nil {
 		return lg.Addr, nil
 	}
 	return "", fmt.Errorf("no server %q (see `kai-lab status`)", server)
+}
+
+// FreeVF is the lowest VF of a Kai server's pool no pod uses.
+func (s *State) FreeVF(server string) (uint32, bool) {
+	used := map[uint32]bool{}
+	for _, p := range s.Pods {
+		if p.Server == server && !p.Legacy {
+			used[p.VF] = true
+		}
+	}
+	for j := range uint32(s.VFs) {
+		if !used[j] {
+			return j, true
+		}
+	}
+	return 0, false
 }
 
 func (s *State) legacy(name string) *Legacy {
@@ -121,24 +138,12 @@ func (s *State) legacy(name string) *Legacy {
 // plugKai attaches the new incarnation on a Kai server through its CNI
 // chain, on a free VF whose MAC the PF admin sets to the pod's.
 func (l *Lab) plugKai(srv *Server, p *Pod) error {
-	used := map[uint32]bool{}
-	for _, o := range l.Pods {
-		if o.Server == srv.Name && !o.Legacy {
-			used[o.VF] = true
-		}
-	}
-	vf := -1
-	for j := range l.VFs {
-		if !used[uint32(j)] {
-			vf = j
-			break
-		}
-	}
-	if vf < 0 {
+	vf, ok := l.FreeVF(srv.Name)
+	if !ok {
 		return fmt.Errorf("no free VF in %s's pool of %d (bring the lab up with --spare-vfs)", srv.Name, l.VFs)
 	}
 	p.Legacy = false
-	p.VF, p.PCI, p.Rep = uint32(vf), vfPCI(vf), fmt.Sprintf("pf0vf%d", vf)
+	p.VF, p.PCI, p.Rep = vf, vfPCI(int(vf)), fmt.Sprintf("pf0vf%d", vf)
 	if _, err := l.nl.In(srv.HostNS, "ip", "link", "set", fmt.Sprintf("vf%d", vf), "address", p.MAC); err != nil {
 		return err
 	}
