@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
 	"github.com/kai-dpu/kai/dpu/evpn"
 )
 
@@ -47,9 +47,6 @@ func (t *topo) startMonitor() (*monitor, error) {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
-			if debugMonitor {
-				fmt.Fprintln(os.Stderr, "MON", line)
-			}
 			if !strings.Contains(line, "event=ADDED") && !strings.Contains(line, "event=MODIFIED") {
 				continue
 			}
@@ -228,10 +225,6 @@ func (t *topo) churn(ctx context.Context, inj *injector, rs routeSet, rate int, 
 	return c, nil
 }
 
-const debugMonitor = false
-
-var reSeq = regexp.MustCompile(`icmp_seq=(\d+) `)
-
 // restart restarts kai-dpu while a ping runs between the local pod and the
 // remote pod, and measures until kai-dpu is fully reconciled again.
 func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restart, error) {
@@ -274,7 +267,7 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	time.Sleep(time.Second)
 	_ = ping.Process.Signal(syscall.SIGINT)
 	_ = ping.Wait()
-	sent, missing, err := pingLoss(out.String())
+	sent, missing, err := lab.PingLoss(out.String())
 	if err != nil {
 		return nil, err
 	}
@@ -284,28 +277,6 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 		r.LostAtS = append(r.LostAtS, round3(pingStart.Add(time.Duration(seq-1)*10*time.Millisecond).Sub(t0)))
 	}
 	return r, nil
-}
-
-// pingLoss counts the echo requests without a reply among those sent
-// before the last one answered: the requests still in flight when ping
-// was stopped are not losses.
-func pingLoss(out string) (sent int, missing []int, err error) {
-	seqs := map[int]bool{}
-	last := 0
-	for _, m := range reSeq.FindAllStringSubmatch(out, -1) {
-		n, _ := strconv.Atoi(m[1])
-		seqs[n] = true
-		last = max(last, n)
-	}
-	if last == 0 {
-		return 0, nil, fmt.Errorf("no ping replies: %s", out)
-	}
-	for n := 1; n <= last; n++ {
-		if !seqs[n] {
-			missing = append(missing, n)
-		}
-	}
-	return last, missing, nil
 }
 
 // scrape reads kai-dpu's learned route count and readiness from its

@@ -292,7 +292,10 @@ func (r *runner) run(ctx context.Context, ev event) result {
 		}
 	}
 	if probe != nil {
-		res.sent, res.lost = probe.stop()
+		var err error
+		if res.sent, res.lost, err = probe.stop(); err != nil {
+			res.problems = append(res.problems, err.Error())
+		}
 		res.note += fmt.Sprintf(", %d/%d pings lost", res.lost, res.sent)
 		if ev.kind == "reset-session" && res.lost > 0 {
 			res.problems = append(res.problems, fmt.Sprintf("%d of %d pings lost while only one of two sessions flapped", res.lost, res.sent))

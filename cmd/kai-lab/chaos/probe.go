@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,29 +32,17 @@ func startPinger(from, to lab.Pod) (*pinger, error) {
 	return p, nil
 }
 
-var icmpSeq = regexp.MustCompile(`icmp_seq=(\d+)`)
-
-// stop ends the pings and returns how many were sent and lost. Pings still
-// in flight at the end are not judged.
-func (p *pinger) stop() (sent, lost int) {
+// stop ends the pings and returns how many were judged and lost. Pings
+// still in flight at the end are not judged.
+func (p *pinger) stop() (sent, lost int, err error) {
 	time.Sleep(300 * time.Millisecond)
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	_ = p.cmd.Wait()
-	got := map[int]bool{}
-	last := 0
-	for _, m := range icmpSeq.FindAllStringSubmatch(p.out.String(), -1) {
-		n, _ := strconv.Atoi(m[1])
-		got[n] = true
-		last = max(last, n)
+	sent, missing, err := lab.PingLoss(p.out.String())
+	if err != nil {
+		return 0, 0, fmt.Errorf("ping %s -> %s: %w", p.from, p.to, err)
 	}
-	// Judge up to the last reply; later pings were still in flight
-	// (the pings stop only once the lab has converged).
-	for n := 1; n <= last; n++ {
-		if !got[n] {
-			lost++
-		}
-	}
-	return last, lost
+	return sent, len(missing), nil
 }
 
 // flowWatch samples every DPU's Kai flows while an event runs and records

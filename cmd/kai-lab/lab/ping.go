@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -102,4 +104,29 @@ func FormatMatrix(pods []Pod, rs []PingResult) (string, bool) {
 	}
 	b.WriteString("ok: same network reaches; blocked: other network cannot (both expected)\n")
 	return b.String(), ok
+}
+
+var icmpSeq = regexp.MustCompile(`icmp_seq=(\d+)`)
+
+// PingLoss reads the output of a ping that was stopped and counts the echo
+// requests without a reply among those sent before the last one answered:
+// requests still in flight when ping stopped are not losses. No reply at
+// all is an error.
+func PingLoss(out string) (sent int, missing []int, err error) {
+	seqs := map[int]bool{}
+	last := 0
+	for _, m := range icmpSeq.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[1])
+		seqs[n] = true
+		last = max(last, n)
+	}
+	if last == 0 {
+		return 0, nil, fmt.Errorf("no ping replies: %s", out)
+	}
+	for n := 1; n <= last; n++ {
+		if !seqs[n] {
+			missing = append(missing, n)
+		}
+	}
+	return last, missing, nil
 }
