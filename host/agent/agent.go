@@ -42,9 +42,12 @@ type Agent struct {
 	insp kaiv1.InspectClient
 	opts Options
 
-	// mu serializes changes to the checkpoint and their report to the DPU,
-	// so a Sync never races an Add or Del.
-	mu sync.Mutex
+	// mu makes a Sync exclusive: it holds mu for writing while Add and Del
+	// hold it for reading, so the full set a Sync sends never races a
+	// change. Adds and Dels of different VFs run in parallel (each waits
+	// for its own DPU round trip); vfs serializes those of the same VF.
+	mu  sync.RWMutex
+	vfs keyedLocks
 
 	smu       sync.Mutex
 	connected bool

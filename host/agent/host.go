@@ -69,8 +69,9 @@ func (h *HostServer) Add(ctx context.Context, r *kaiv1.HostAddRequest) (*kaiv1.H
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	defer a.vfs.lock(vfKey(c.VF.PCIAddress))()
 	_, existed := a.ck.Get(c.ID)
 	if err := a.ck.Put(c); err != nil {
 		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
@@ -98,6 +99,9 @@ func (h *HostServer) Add(ctx context.Context, r *kaiv1.HostAddRequest) (*kaiv1.H
 	a.smu.Unlock()
 	return &kaiv1.HostAddResponse{Attachment: resp.GetAttachment()}, nil
 }
+
+// vfKey is the per-VF lock key of Add and Del.
+func vfKey(pci string) string { return "vf/" + pci }
 
 func (a *Agent) hasStaleHolders(c checkpoint.Attachment) bool {
 	for _, o := range a.ck.List() {
@@ -164,8 +168,13 @@ func (h *HostServer) Del(ctx context.Context, r *kaiv1.HostDelRequest) (*kaiv1.H
 	if r.GetId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "attachment id is required")
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	key := "id/" + r.GetId() // not checkpointed: nothing else to order with
+	if c, ok := a.ck.Get(r.GetId()); ok {
+		key = vfKey(c.VF.PCIAddress)
+	}
+	defer a.vfs.lock(key)()
 	if err := a.ck.Delete(r.GetId()); err != nil {
 		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
 	}
