@@ -66,24 +66,46 @@ func (a Attachment) SameSpec(b Attachment) bool {
 		a.VF == b.VF && a.MAC == b.MAC && slices.Equal(a.IPs, b.IPs)
 }
 
-// file is the on-disk form.
+// file is the on-disk form of attachments and epochs.
 type file struct {
 	Version     int               `json:"version"`
 	Attachments []Attachment      `json:"attachments"`
 	Epochs      map[string]uint64 `json:"epochs"`
-	Remote      []evpn.Route      `json:"remote"`
+	// Remote is read from files written before learned routes moved to
+	// remoteFileName; it is never written.
+	Remote []evpn.Route `json:"remote,omitempty"`
 }
 
-const fileName = "state.json"
+// remoteFile is the on-disk form of the learned routes.
+type remoteFile struct {
+	Version int          `json:"version"`
+	Remote  []evpn.Route `json:"remote"`
+}
+
+// Attachments and learned routes live in separate files: an attach must
+// not rewrite 100k learned routes, and a background save of the routes
+// must not hold up an attach.
+const (
+	fileName       = "state.json"
+	remoteFileName = "remote-routes.json"
+)
 
 // Store is safe for concurrent use.
 type Store struct {
-	path string
+	path       string
+	remotePath string
 
 	mu     sync.Mutex
 	atts   map[string]Attachment
 	epochs map[string]uint64
+
+	// rmu guards remote and serializes its saves, independently of mu.
+	rmu    sync.Mutex
 	remote []evpn.Route
+	// remoteSaved is false while remote came from an older state.json
+	// and remoteFileName has not been written yet: until then state.json
+	// keeps carrying it.
+	remoteSaved bool
 }
 
 // Open loads the store in dir, creating dir if needed. A missing file is an
@@ -92,17 +114,14 @@ func Open(dir string) (*Store, bool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create state dir: %w", err)
 	}
-	s := &Store{path: filepath.Join(dir, fileName), atts: map[string]Attachment{}, epochs: map[string]uint64{}}
-	data, err := os.ReadFile(s.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return s, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read state: %w", err)
+	s := &Store{
+		path: filepath.Join(dir, fileName), remotePath: filepath.Join(dir, remoteFileName),
+		atts: map[string]Attachment{}, epochs: map[string]uint64{},
 	}
 	var f file
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, false, fmt.Errorf("state file %s is corrupt: %w", s.path, err)
+	existed, err := readJSON(s.path, &f)
+	if err != nil {
+		return nil, false, err
 	}
 	for _, a := range f.Attachments {
 		s.atts[a.ID] = a
@@ -110,23 +129,56 @@ func Open(dir string) (*Store, bool, error) {
 	for k, v := range f.Epochs {
 		s.epochs[k] = v
 	}
-	s.remote = f.Remote
-	return s, true, nil
+	s.remote, s.remoteSaved = f.Remote, len(f.Remote) == 0
+	var rf remoteFile
+	switch ok, err := readJSON(s.remotePath, &rf); {
+	case err != nil:
+		return nil, false, err
+	case ok:
+		s.remote, s.remoteSaved = rf.Remote, true
+	}
+	return s, existed, nil
 }
 
-// saveLocked writes the whole state atomically: temp file, fsync, rename.
+// readJSON decodes path into v; a missing file is (false, nil).
+func readJSON(path string, v any) (bool, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read state: %w", err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("state file %s is corrupt: %w", path, err)
+	}
+	return true, nil
+}
+
+// saveLocked writes attachments and epochs atomically.
 func (s *Store) saveLocked() error {
-	f := file{Version: 1, Epochs: s.epochs, Remote: s.remote}
+	f := file{Version: 1, Epochs: s.epochs}
+	s.rmu.Lock()
+	if !s.remoteSaved {
+		f.Remote = s.remote
+	}
+	s.rmu.Unlock()
 	for _, a := range s.atts {
 		f.Attachments = append(f.Attachments, a)
 	}
 	sort.Slice(f.Attachments, func(i, j int) bool { return f.Attachments[i].ID < f.Attachments[j].ID })
-	// Not indented: with 100k learned routes indenting doubles the cost.
-	data, err := json.Marshal(f)
+	return writeJSON(s.path, f)
+}
+
+// writeJSON replaces path atomically: temp file, fsync, rename, fsync of
+// the directory. Not indented: with 100k learned routes indenting doubles
+// the cost.
+func writeJSON(path string, v any) error {
+	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".state-*")
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
 	if err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
@@ -143,11 +195,11 @@ func (s *Store) saveLocked() error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("close state: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), s.path); err != nil {
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("replace state: %w", err)
 	}
 	// Persist the rename itself.
-	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		_ = d.Close()
 	}
@@ -286,23 +338,22 @@ func (s *Store) ReplaceNode(node string, epoch uint64, as []Attachment) ([]Attac
 
 // Remote returns the last known remote routes saved before a restart.
 func (s *Store) Remote() []evpn.Route {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	return slices.Clone(s.remote)
 }
 
-// SetRemote saves the learned routes if they changed.
+// SetRemote saves the learned routes if they changed. It does not block
+// attachment changes while it writes.
 func (s *Store) SetRemote(rs []evpn.Route) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if slices.EqualFunc(s.remote, rs, evpn.Route.Equal) {
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
+	if s.remoteSaved && slices.EqualFunc(s.remote, rs, evpn.Route.Equal) {
 		return nil
 	}
-	old := s.remote
-	s.remote = slices.Clone(rs)
-	if err := s.saveLocked(); err != nil {
-		s.remote = old
+	if err := writeJSON(s.remotePath, remoteFile{Version: 1, Remote: rs}); err != nil {
 		return err
 	}
+	s.remote, s.remoteSaved = slices.Clone(rs), true
 	return nil
 }

@@ -125,3 +125,65 @@ func TestFailedWriteChangesNothing(t *testing.T) {
 		t.Fatalf("failed writes changed the store: %+v epoch %d", got, s.Epoch("n1"))
 	}
 }
+
+// Learned routes live in their own file: saving an attachment must not
+// rewrite them (at 100k routes that made every attach cost a second).
+func TestAttachmentsAndLearnedRoutesAreSeparateFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := []evpn.Route{{Type: evpn.MACIP, RD: "198.18.0.12:1", MAC: "02:00:00:00:0b:01", VTEP: netip.MustParseAddr("198.18.0.12"), VNI: 1, RTs: []string{"1:1"}}}
+	if err := s.SetRemote(remote); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(att("a", "n1")); err != nil {
+		t.Fatal(err)
+	}
+	state, err := os.ReadFile(filepath.Join(dir, fileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(state), "02:00:00:00:0b:01") {
+		t.Fatalf("%s carries learned routes: %s", fileName, state)
+	}
+	routes, err := os.ReadFile(filepath.Join(dir, remoteFileName))
+	if err != nil || !strings.Contains(string(routes), "02:00:00:00:0b:01") {
+		t.Fatalf("%s: %v %s", remoteFileName, err, routes)
+	}
+}
+
+// A state.json written before the split still gives its routes back, and
+// keeps them across attachment saves until the routes' own file exists.
+func TestLearnedRoutesFromAnOlderStateFile(t *testing.T) {
+	dir := t.TempDir()
+	old := `{"version":1,"attachments":[],"epochs":{},"remote":[{"type":2,"rd":"198.18.0.12:1","mac":"02:00:00:00:0b:01","vtep":"198.18.0.12","vni":1,"rts":["1:1"]}]}`
+	if err := os.WriteFile(filepath.Join(dir, fileName), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, existed, err := Open(dir)
+	if err != nil || !existed {
+		t.Fatalf("Open: existed=%v err=%v", existed, err)
+	}
+	want := s.Remote()
+	if len(want) != 1 || want[0].MAC != "02:00:00:00:0b:01" {
+		t.Fatalf("routes from the older file: %+v", want)
+	}
+	if err := s.Put(att("a", "n1")); err != nil {
+		t.Fatal(err)
+	}
+	s2, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s2.Remote(); len(got) != 1 || !got[0].Equal(want[0]) {
+		t.Fatalf("after an attachment save: %+v", got)
+	}
+	if err := s2.SetRemote(want); err != nil { // same routes: must still be written once
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, remoteFileName)); err != nil {
+		t.Fatalf("unchanged routes from an older file were not moved to %s: %v", remoteFileName, err)
+	}
+}
