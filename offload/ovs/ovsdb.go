@@ -311,8 +311,12 @@ func (o *ovsdbClient) syncRepresentors(ctx context.Context, want map[string]stri
 
 // ofports waits until every named interface has an OpenFlow port number
 // (ovs-vswitchd assigns it after the transaction) or reports its error.
+// It reads the monitor's in-memory cache, so polling is cheap: it starts
+// at 1 ms, because a new port usually has its number within a few ms and
+// that wait is part of every attach.
 func (o *ovsdbClient) ofports(ctx context.Context, names []string) (Ports, error) {
 	deadline := time.Now().Add(10 * time.Second)
+	poll := time.Millisecond
 	for {
 		out := Ports{}
 		var missing []string
@@ -341,7 +345,8 @@ func (o *ovsdbClient) ofports(ctx context.Context, names []string) (Ports, error
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(poll):
 		}
+		poll = min(2*poll, 50*time.Millisecond)
 	}
 }
