@@ -306,12 +306,18 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		// Saved for the next start (see learned), by saveRemote.
 		c.pendingRemote.Store(&in.Learned)
 	}
+	t0 := time.Now()
 	out := desired.Compute(in)
+	t1 := time.Now()
 	bgpErr := c.bgp.SetRoutes(ctx, out.Routes)
+	t2 := time.Now()
 	res, dpErr := c.dp.Apply(ctx, out.Dataplane)
+	t3 := time.Now()
 	if res.Changes > 0 {
 		c.log.Info("dataplane reconciled", "changes", res.Changes)
 	}
+	c.log.Debug("reconcile pass", "compute", t1.Sub(t0), "bgp", t2.Sub(t1), "dataplane", t3.Sub(t2),
+		"learned", len(in.Learned), "attachments", len(in.Attachments))
 	err := errors.Join(bgpErr, dpErr)
 	for _, a := range in.Attachments {
 		st := a.Status

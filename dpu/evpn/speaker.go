@@ -168,38 +168,50 @@ func (s *Speaker) onEvent(ev *api.WatchEventResponse) {
 			s.notify()
 		}
 	case *api.WatchEventResponse_Table:
+		changed := false
 		s.mu.Lock()
 		for _, p := range e.Table.GetPaths() {
-			s.applyPathLocked(p)
+			changed = s.applyPathLocked(p) || changed
 		}
 		s.mu.Unlock()
-		s.notify()
+		// Events about our own routes (every SetRoutes makes GoBGP report
+		// them as best paths) change nothing learned: waking the
+		// controller for them cost a full pass per attach.
+		if changed {
+			s.notify()
+		}
 	}
 }
 
-func (s *Speaker) applyPathLocked(p *api.Path) {
+// applyPathLocked folds one path into the learned routes and reports
+// whether they (or the End-of-RIB state) changed.
+func (s *Speaker) applyPathLocked(p *api.Path) bool {
 	if p.GetNlri() == nil { // End-of-RIB marker
-		if p.GetFamily().GetSafi() == api.Family_SAFI_EVPN {
+		if p.GetFamily().GetSafi() == api.Family_SAFI_EVPN && !s.eor[p.GetNeighborIp()] {
 			s.eor[p.GetNeighborIp()] = true
+			return true
 		}
-		return
+		return false
 	}
 	r, err := fromPath(p)
 	if errors.Is(err, errSkip) {
-		return
+		return false
 	}
 	if err != nil {
 		s.log.Warn("ignoring undecodable evpn path", "neighbor", p.GetNeighborIp(), "error", err)
-		return
+		return false
 	}
 	if r.VTEP == s.cfg.VTEP {
-		return // our own route, reflected or local
+		return false // our own route, reflected or local
 	}
+	k := r.Key()
+	old, had := s.learned[k]
 	if p.GetIsWithdraw() {
-		delete(s.learned, r.Key())
-		return
+		delete(s.learned, k)
+		return had
 	}
-	s.learned[r.Key()] = r
+	s.learned[k] = r
+	return !had || !old.Equal(r)
 }
 
 // Learned returns the learned routes (best path per destination), sorted by key.

@@ -62,6 +62,30 @@ func TestSpeakerAdvertiseLearnWithdraw(t *testing.T) {
 		t.Fatalf("a must not learn its own routes back: %v", a.Learned())
 	}
 	waitFor(t, "End-of-RIB from the reflector", b.Synced)
+	waitFor(t, "End-of-RIB at a", a.Synced)
+
+	// a's own routes change nothing a learned: a must not wake its
+	// controller for them (that was a wasted full pass per attach).
+	drain(a)
+	extra := Route{Type: MACIP, RD: "127.0.0.2:100", MAC: "02:00:00:00:0a:02", VTEP: vtepA, VNI: 100, RTs: []string{"65000:100"}}
+	if err := a.SetRoutes(ctx, []Route{mac, imet, extra}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to learn a's new route", func() bool { return len(b.Learned()) == 3 })
+	select {
+	case <-a.Changed():
+		t.Fatal("a signalled a change for its own route")
+	case <-time.After(300 * time.Millisecond):
+	}
+	select {
+	case <-b.Changed():
+	default:
+		t.Fatal("b learned a route and did not signal a change")
+	}
+	if err := a.SetRoutes(ctx, []Route{mac, imet}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to drop a's extra route", func() bool { return len(b.Learned()) == 2 })
 
 	// A MAC move bump is an in-place replace of the same key.
 	moved := mac
@@ -79,5 +103,16 @@ func TestSpeakerAdvertiseLearnWithdraw(t *testing.T) {
 	waitFor(t, "withdraw at b", func() bool { return len(b.Learned()) == 1 })
 	if len(a.Originated()) != 1 {
 		t.Fatalf("a originates %v, want only the type-3", a.Originated())
+	}
+}
+
+// drain empties s's change signal, after any pending event has arrived.
+func drain(s *Speaker) {
+	for {
+		select {
+		case <-s.Changed():
+		case <-time.After(300 * time.Millisecond):
+			return
+		}
 	}
 }

@@ -82,6 +82,7 @@ func (b *Backend) Close() error {
 // flows can name their numbers), then one OpenFlow bundle with exactly the
 // difference between the rendered program and what is read back.
 func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, error) {
+	start := time.Now()
 	changes, err := b.db.ensureBridge(ctx, s.VTEP, s.VXLANPort)
 	if err != nil {
 		return offload.Result{}, err
@@ -99,15 +100,18 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		return offload.Result{}, err
 	}
 	changes += c
+	dbDone := time.Now()
 	prog, err := b.render(ctx, s)
 	if err != nil {
 		return offload.Result{}, err
 	}
+	rendered := time.Now()
 	rb, err := b.readBack(ctx)
 	if err != nil {
 		return offload.Result{}, err
 	}
 	lines := Diff(prog, rb.flows, rb.groups)
+	diffed := time.Now()
 	if err := b.of.bundle(ctx, lines); err != nil {
 		b.mu.Lock()
 		b.programmed = nil
@@ -131,6 +135,10 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	if len(lines) > 0 {
 		b.log.Debug("openflow bundle applied", "changes", len(lines), "lines", lines[:min(len(lines), 20)])
 	}
+	// Where an apply's time goes (OVSDB, port numbers + render, read-back
+	// + diff, bundle), for profiling attach and route latency.
+	b.log.Debug("apply", "ovsdb", dbDone.Sub(start), "render", rendered.Sub(dbDone),
+		"readBack", diffed.Sub(rendered), "bundle", time.Since(diffed))
 	return offload.Result{Changes: changes + len(lines)}, nil
 }
 
