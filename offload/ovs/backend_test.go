@@ -127,6 +127,11 @@ func TestBackendReconcilesRealOVS(t *testing.T) {
 	if _, err := e.ovs.Ofctl("add-flow", "br-kai", "cookie=0x1,table=5,priority=1,actions=drop"); err != nil {
 		t.Fatal(err)
 	}
+	// The controller asks Drifted every second; that is what makes the
+	// next Apply read OVS back instead of trusting its record.
+	if !e.b.Drifted(context.Background()) {
+		t.Fatal("Drifted must report a deleted Kai flow")
+	}
 	if n := e.apply(t, s); n != 1 {
 		t.Fatalf("repair made %d changes, want exactly the 1 missing flow", n)
 	}
