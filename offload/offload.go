@@ -18,6 +18,13 @@ type State struct {
 	VXLANPort uint16
 	// Networks sorted by VNI.
 	Networks []Network
+	// KeepRemote asks the backend not to remove programmed remote-MAC
+	// entries that Networks lacks (it still adds and replaces). The
+	// controller sets it while the fabric's routes are incomplete after a
+	// restart: what is programmed may be newer than the routes saved
+	// before a crash, and must stand in until every End-of-RIB like a
+	// graceful-restart helper keeps stale routes.
+	KeepRemote bool
 }
 
 // Network is one MAC-VRF: a VNI with its local ports and remote MACs.

@@ -308,6 +308,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	t0 := time.Now()
 	out := desired.Compute(in)
+	out.Dataplane.KeepRemote = !complete
 	t1 := time.Now()
 	bgpErr := c.bgp.SetRoutes(ctx, out.Routes)
 	t2 := time.Now()

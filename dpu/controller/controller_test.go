@@ -30,6 +30,8 @@ type fakeSpeaker struct {
 	sets    int
 	learned []evpn.Route
 	changed chan struct{}
+	// unsynced: not every neighbor has sent End-of-RIB yet.
+	unsynced bool
 }
 
 func newFakeSpeaker() *fakeSpeaker { return &fakeSpeaker{changed: make(chan struct{}, 1)} }
@@ -61,7 +63,18 @@ func (f *fakeSpeaker) SetLearned(rs []evpn.Route) {
 }
 
 func (f *fakeSpeaker) Originated() []evpn.Route { return f.Routes() }
-func (f *fakeSpeaker) Synced() bool             { return true }
+func (f *fakeSpeaker) Synced() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.unsynced
+}
+
+func (f *fakeSpeaker) SetSynced(synced bool) {
+	f.mu.Lock()
+	f.unsynced = !synced
+	f.mu.Unlock()
+}
+
 func (f *fakeSpeaker) Changed() <-chan struct{} { return f.changed }
 func (f *fakeSpeaker) Peers(context.Context) ([]evpn.PeerState, error) {
 	return nil, nil

@@ -70,3 +70,42 @@ func reopen(t *testing.T, dir string) *store.Store {
 	}
 	return st
 }
+
+// Until every neighbor's End-of-RIB the learned routes are incomplete (and
+// the saved ones may be older than what is programmed after a crash): the
+// dataplane is told to keep remote MACs it would otherwise remove.
+func TestKeepRemoteUntilSynced(t *testing.T) {
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk, dp := newFakeSpeaker(), &fakeDataplane{}
+	spk.SetSynced(false)
+	ctl := controller.New(cfg, st, spk, dp, fakeResolver{}, controller.Options{}, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	if err := ctl.WaitApplied(wctx, ctl.Trigger()); err != nil {
+		t.Fatal(err)
+	}
+	if !dp.Last().KeepRemote {
+		t.Fatal("before End-of-RIB the dataplane must keep remote MACs")
+	}
+	spk.SetSynced(true)
+	if err := ctl.WaitApplied(wctx, ctl.Trigger()); err != nil {
+		t.Fatal(err)
+	}
+	if dp.Last().KeepRemote {
+		t.Fatal("with complete routes the dataplane must remove stale remote MACs")
+	}
+}

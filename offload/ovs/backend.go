@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -111,7 +112,11 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	if err != nil {
 		return offload.Result{}, err
 	}
-	lines := Diff(prog, rb.flows, rb.groups)
+	var keep func(dumpedFlow) bool
+	if s.KeepRemote {
+		keep = isRemoteMACFlow
+	}
+	lines, kept := diff(prog, rb.flows, rb.groups, keep)
 	diffed := time.Now()
 	if err := b.of.bundle(ctx, lines); err != nil {
 		b.mu.Lock()
@@ -119,10 +124,13 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		b.mu.Unlock()
 		return offload.Result{}, fmt.Errorf("apply %d openflow changes: %w", len(lines), err)
 	}
-	next := &programState{at: rb.at, flows: make([]dumpedFlow, len(prog.Flows)), groups: make([]dumpedGroup, len(prog.Groups))}
+	next := &programState{at: rb.at, flows: make([]dumpedFlow, len(prog.Flows), len(prog.Flows)+len(kept)), groups: make([]dumpedGroup, len(prog.Groups))}
 	for i, f := range prog.Flows {
 		next.flows[i] = dumpedFlow{Cookie: f.Cookie}
 	}
+	// Kept flows stay in the record whole: the next pass must recognise
+	// them again, and delete them once KeepRemote is off.
+	next.flows = append(next.flows, kept...)
 	for i, g := range prog.Groups {
 		next.groups[i] = dumpedGroup{ID: g.ID, Type: "all", Buckets: normalizedBuckets(g)}
 	}
@@ -131,10 +139,13 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		owners[f.Cookie] = f.Owner
 	}
 	b.mu.Lock()
-	b.owners, b.nets, b.applied, b.programmed = owners, nets, len(prog.Flows), next
+	b.owners, b.nets, b.applied, b.programmed = owners, nets, len(next.flows), next
 	b.mu.Unlock()
 	if len(lines) > 0 {
 		b.log.Debug("openflow bundle applied", "changes", len(lines), "lines", lines[:min(len(lines), 20)])
+	}
+	if len(kept) > 0 {
+		b.log.Debug("keeping remote MACs the routes so far lack, until they are complete", "flows", len(kept))
 	}
 	// Where an apply's time goes (OVSDB, port numbers + render, read-back
 	// + diff, bundle), for profiling attach and route latency.
@@ -208,6 +219,34 @@ func (b *Backend) Drifted(ctx context.Context) bool {
 // same match replaces a flow in place), then deletes of stale cookies and
 // finally stale groups.
 func Diff(prog Program, flows []dumpedFlow, groups []dumpedGroup) []string {
+	lines, _ := diff(prog, flows, groups, nil)
+	return lines
+}
+
+// isRemoteMACFlow recognises a read-back remote-MAC entry: L2 table,
+// unicast priority, and a tunnel destination (local MACs output to a port).
+func isRemoteMACFlow(f dumpedFlow) bool {
+	return f.Table == tableL2 && f.Priority == prioUnicast && strings.Contains(f.Actions, "tun_dst")
+}
+
+type l2Key struct {
+	vni uint32
+	mac string
+}
+
+// dlDst returns the dl_dst value of a match, "" if it has none.
+func dlDst(match string) string {
+	_, rest, ok := strings.Cut(match, "dl_dst=")
+	if !ok {
+		return ""
+	}
+	mac, _, _ := strings.Cut(rest, ",")
+	return mac
+}
+
+// diff is Diff, except that stale flows for which keep is true are left
+// programmed and returned instead of deleted.
+func diff(prog Program, flows []dumpedFlow, groups []dumpedGroup, keep func(dumpedFlow) bool) ([]string, []dumpedFlow) {
 	var lines []string
 	have := map[uint32]dumpedGroup{}
 	for _, g := range groups {
@@ -252,10 +291,30 @@ func Diff(prog Program, flows []dumpedFlow, groups []dumpedGroup) []string {
 			lines = append(lines, f.AddLine())
 		}
 	}
+	// A kept candidate whose MAC the program also forwards (it moved) is
+	// replaced by that add, so it is not kept.
+	var forwarded map[l2Key]bool
+	if keep != nil {
+		forwarded = map[l2Key]bool{}
+		for _, f := range prog.Flows {
+			if f.Table == tableL2 && f.Priority == prioUnicast {
+				forwarded[l2Key{f.VNI, dlDst(f.Match)}] = true
+			}
+		}
+	}
 	var stale []uint64
-	for c := range haveFlow {
-		if _, ok := wantFlow[c]; !ok {
-			stale = append(stale, c)
+	var kept []dumpedFlow
+	for _, f := range flows {
+		if _, ok := wantFlow[f.Cookie]; ok {
+			continue
+		}
+		if keep != nil && keep(f) && !forwarded[l2Key{CookieVNI(f.Cookie), dlDst(f.Match)}] {
+			kept = append(kept, f)
+			continue
+		}
+		if haveFlow[f.Cookie] > 0 {
+			stale = append(stale, f.Cookie)
+			haveFlow[f.Cookie] = 0 // one delete per cookie
 		}
 	}
 	sort.Slice(stale, func(i, j int) bool { return stale[i] < stale[j] })
@@ -272,7 +331,7 @@ func Diff(prog Program, flows []dumpedFlow, groups []dumpedGroup) []string {
 	for _, id := range staleGroups {
 		lines = append(lines, fmt.Sprintf("group delete group_id=%d", id))
 	}
-	return lines
+	return lines, kept
 }
 
 // isKaiGroup: Kai numbers groups VNI and VNI|1<<24; it leaves others alone.

@@ -58,14 +58,22 @@ func newOVSEnv(tb testing.TB, reps int) *ovsEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	e := &ovsEnv{ovs: o}
+	e.b = e.newBackend(tb)
+	return e
+}
+
+// newBackend connects a backend to the env's OVS, as a (re)started kai-dpu does.
+func (e *ovsEnv) newBackend(tb testing.TB) *Backend {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	b, err := New(ctx, Config{DB: "unix:" + o.DBSocket(), Bridge: "br-kai", DatapathType: "netdev", OFCtl: "ovs-ofctl", RunDir: o.RunDir()}, slog.New(slog.DiscardHandler))
+	b, err := New(ctx, Config{DB: "unix:" + e.ovs.DBSocket(), Bridge: "br-kai", DatapathType: "netdev", OFCtl: "ovs-ofctl", RunDir: e.ovs.RunDir()}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = b.Close() })
-	return &ovsEnv{ovs: o, b: b}
+	return b
 }
 
 func benchState(reps, remotes int, vtep string) offload.State {
@@ -246,5 +254,51 @@ func BenchmarkApply(b *testing.B) {
 			b.ReportMetric(float64(per)/float64(base), "x-ofctl-exec")
 			b.ReportMetric(float64(base.Microseconds()), "anchor-us")
 		})
+	}
+}
+
+// After a crash the routes saved before it can be older than what is
+// programmed. While they stand in (KeepRemote), a restarted backend adds
+// and replaces remote MACs but removes none; once the routes are complete
+// it removes the ones the fabric no longer has.
+func TestKeepRemoteAfterRestart(t *testing.T) {
+	e := newOVSEnv(t, 1)
+	before := benchState(1, 50, "198.18.0.12")
+	e.apply(t, before)
+	all := e.kaiFlows(t)
+
+	// The restarted kai-dpu knows only 40 of the 50 MACs so far, and one
+	// of them has moved to another VTEP.
+	restarted := e.newBackend(t)
+	partial := benchState(1, 40, "198.18.0.12")
+	partial.Networks[0].Remote[0].VTEP = netip.MustParseAddr("198.18.0.13")
+	partial.KeepRemote = true
+	ctx := context.Background()
+	if _, err := restarted.Apply(ctx, partial); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.kaiFlows(t); got != all {
+		t.Fatalf("%d Kai flows while keeping remote MACs, want all %d", got, all)
+	}
+	out, err := e.ovs.Ofctl("dump-flows", "br-kai", "table=20,dl_dst=02:00:00:00:00:00")
+	if err != nil || !strings.Contains(out, "198.18.0.13") {
+		t.Fatalf("the moved MAC was not replaced while keeping: %v\n%s", err, out)
+	}
+	if res, err := restarted.Apply(ctx, partial); err != nil || res.Changes != 0 {
+		t.Fatalf("second Apply while keeping: %d changes, %v; want none", res.Changes, err)
+	}
+	if restarted.Drifted(ctx) {
+		t.Fatal("kept flows count as drift")
+	}
+
+	partial.KeepRemote = false
+	if res, err := restarted.Apply(ctx, partial); err != nil || res.Changes != 10 {
+		t.Fatalf("Apply with complete routes: %d changes, %v; want the 10 stale MACs removed", res.Changes, err)
+	}
+	if got := e.kaiFlows(t); got != all-10 {
+		t.Fatalf("%d Kai flows after the routes were complete, want %d", got, all-10)
+	}
+	if out, _ := e.ovs.Ofctl("dump-flows", "br-kai", "table=20,dl_dst=02:00:00:00:00:31"); strings.Contains(out, "dl_dst") {
+		t.Fatalf("a MAC the fabric no longer has is still programmed:\n%s", out)
 	}
 }
