@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +17,36 @@ import (
 // Learned routes are saved off the reconcile path, and always when Run
 // ends: a restarted kai-dpu must stand in for the RIB with the routes it
 // had when it stopped.
-func TestLearnedRoutesSavedWhenRunEnds(t *testing.T) {
+// startController runs a controller on a fresh state dir until the test
+// ends or stop is called; stop returns Run's error.
+func startController(t *testing.T, spk *fakeSpeaker, dp *fakeDataplane, opts controller.Options) (ctl *controller.Controller, dir string, stop func() error) {
+	t.Helper()
 	cfg, err := config.Parse([]byte(testConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir = t.TempDir()
 	st, _, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	spk, dp := newFakeSpeaker(), &fakeDataplane{}
-	ctl := controller.New(cfg, st, spk, dp, fakeResolver{}, controller.Options{SaveRemote: time.Hour}, slog.New(slog.DiscardHandler))
+	ctl = controller.New(cfg, st, spk, dp, fakeResolver{}, opts, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- ctl.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	var once sync.Once
+	var runErr error
+	stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	return ctl, dir, stop
+}
+
+func TestLearnedRoutesSavedWhenRunEnds(t *testing.T) {
+	spk, dp := newFakeSpeaker(), &fakeDataplane{}
+	ctl, dir, stop := startController(t, spk, dp, controller.Options{SaveRemote: time.Hour})
 
 	vtep := netip.MustParseAddr("198.18.0.12")
 	learned := []evpn.Route{{Type: evpn.MACIP, RD: "198.18.0.12:10100", MAC: "02:00:00:00:0b:01", VTEP: vtep, VNI: 10100, RTs: []string{"65001:10100"}}}
@@ -51,11 +63,9 @@ func TestLearnedRoutesSavedWhenRunEnds(t *testing.T) {
 		t.Fatalf("learned routes were saved by the reconcile itself (%d); want them saved off its path", len(got))
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	done <- nil // for the deferred wait
 	got := reopen(t, dir).Remote()
 	if len(got) != 1 || !got[0].Equal(learned[0]) {
 		t.Fatalf("saved learned routes after Run ended: %v, want %v", got, learned)
@@ -75,24 +85,9 @@ func reopen(t *testing.T, dir string) *store.Store {
 // the saved ones may be older than what is programmed after a crash): the
 // dataplane is told to keep remote MACs it would otherwise remove.
 func TestKeepRemoteUntilSynced(t *testing.T) {
-	cfg, err := config.Parse([]byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, _, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
 	spk, dp := newFakeSpeaker(), &fakeDataplane{}
 	spk.SetSynced(false)
-	ctl := controller.New(cfg, st, spk, dp, fakeResolver{}, controller.Options{}, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ctl.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	ctl, _, _ := startController(t, spk, dp, controller.Options{})
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	if err := ctl.WaitApplied(wctx, ctl.Trigger()); err != nil {
