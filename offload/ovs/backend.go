@@ -5,6 +5,7 @@
 package ovs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -248,14 +249,14 @@ func dlDst(match string) string {
 // programmed and returned instead of deleted.
 func diff(prog Program, flows []dumpedFlow, groups []dumpedGroup, keep func(dumpedFlow) bool) ([]string, []dumpedFlow) {
 	var lines []string
-	have := map[uint32]dumpedGroup{}
+	haveGroup := map[uint32]dumpedGroup{}
 	for _, g := range groups {
-		have[g.ID] = g
+		haveGroup[g.ID] = g
 	}
-	want := map[uint32]bool{}
+	wantGroup := map[uint32]bool{}
 	for _, g := range prog.Groups {
-		want[g.ID] = true
-		old, ok := have[g.ID]
+		wantGroup[g.ID] = true
+		old, ok := haveGroup[g.ID]
 		switch {
 		case !ok:
 			lines = append(lines, "group add "+g.Spec())
@@ -263,40 +264,17 @@ func diff(prog Program, flows []dumpedFlow, groups []dumpedGroup, keep func(dump
 			lines = append(lines, "group modify "+g.Spec())
 		}
 	}
-	haveFlow := map[uint64]int{}
-	for _, f := range flows {
-		haveFlow[f.Cookie]++
-	}
-	wantFlow := map[uint64][]Flow{}
-	var order []uint64
-	for _, f := range prog.Flows {
-		if _, ok := wantFlow[f.Cookie]; !ok {
-			order = append(order, f.Cookie)
-		}
-		wantFlow[f.Cookie] = append(wantFlow[f.Cookie], f)
-	}
-	for _, c := range order {
-		want := wantFlow[c]
-		switch haveFlow[c] {
-		case len(want):
-			continue
-		case 0:
-		default:
-			// Programmed a different number of times than wanted (a
-			// hash collision that changed, or a duplicate): replace the
-			// cookie's flows; the bundle makes it atomic.
-			lines = append(lines, fmt.Sprintf("flow delete cookie=%#x/-1", c))
-		}
-		for _, f := range want {
-			lines = append(lines, f.AddLine())
-		}
-	}
+	// Flows are compared as two lists sorted by cookie, merged in one
+	// walk: at 100k flows per pass, building maps of both sides was most
+	// of a one-route reconcile.
+	want := byCookie(prog.Flows, func(f Flow) uint64 { return f.Cookie })
+	have := byCookie(flows, func(f dumpedFlow) uint64 { return f.Cookie })
 	// A kept candidate whose MAC the program also forwards (it moved) is
 	// replaced by that add, so it is not kept.
 	var forwarded map[l2Key]bool
 	if keep != nil {
 		forwarded = map[l2Key]bool{}
-		for _, f := range prog.Flows {
+		for _, f := range want {
 			if f.Table == tableL2 && f.Priority == prioUnicast {
 				forwarded[l2Key{f.VNI, dlDst(f.Match)}] = true
 			}
@@ -304,26 +282,47 @@ func diff(prog Program, flows []dumpedFlow, groups []dumpedGroup, keep func(dump
 	}
 	var stale []uint64
 	var kept []dumpedFlow
-	for _, f := range flows {
-		if _, ok := wantFlow[f.Cookie]; ok {
-			continue
-		}
-		if keep != nil && keep(f) && !forwarded[l2Key{CookieVNI(f.Cookie), dlDst(f.Match)}] {
-			kept = append(kept, f)
-			continue
-		}
-		if haveFlow[f.Cookie] > 0 {
-			stale = append(stale, f.Cookie)
-			haveFlow[f.Cookie] = 0 // one delete per cookie
+	for i, j := 0, 0; i < len(want) || j < len(have); {
+		switch {
+		case j == len(have) || i < len(want) && want[i].Cookie < have[j].Cookie:
+			c := want[i].Cookie
+			for ; i < len(want) && want[i].Cookie == c; i++ {
+				lines = append(lines, want[i].AddLine())
+			}
+		case i == len(want) || have[j].Cookie < want[i].Cookie:
+			c, deleted := have[j].Cookie, false
+			for ; j < len(have) && have[j].Cookie == c; j++ {
+				f := have[j]
+				if keep != nil && keep(f) && !forwarded[l2Key{CookieVNI(c), dlDst(f.Match)}] {
+					kept = append(kept, f)
+				} else if !deleted {
+					stale, deleted = append(stale, c), true
+				}
+			}
+		default:
+			c, wi, hj := want[i].Cookie, i, j
+			for ; i < len(want) && want[i].Cookie == c; i++ {
+			}
+			for ; j < len(have) && have[j].Cookie == c; j++ {
+			}
+			if i-wi == j-hj {
+				continue
+			}
+			// Programmed a different number of times than wanted (a
+			// hash collision that changed, or a duplicate): replace the
+			// cookie's flows; the bundle makes it atomic.
+			lines = append(lines, fmt.Sprintf("flow delete cookie=%#x/-1", c))
+			for _, f := range want[wi:i] {
+				lines = append(lines, f.AddLine())
+			}
 		}
 	}
-	sort.Slice(stale, func(i, j int) bool { return stale[i] < stale[j] })
 	for _, c := range stale {
 		lines = append(lines, fmt.Sprintf("flow delete cookie=%#x/-1", c))
 	}
 	var staleGroups []uint32
-	for id := range have {
-		if !want[id] && isKaiGroup(id) {
+	for id := range haveGroup {
+		if !wantGroup[id] && isKaiGroup(id) {
 			staleGroups = append(staleGroups, id)
 		}
 	}
@@ -332,6 +331,19 @@ func diff(prog Program, flows []dumpedFlow, groups []dumpedGroup, keep func(dump
 		lines = append(lines, fmt.Sprintf("group delete group_id=%d", id))
 	}
 	return lines, kept
+}
+
+// byCookie returns fs sorted by cookie: fs itself when it already is (a
+// rendered program, the record of the last apply), else a sorted copy (a
+// dump); the order among equal cookies is kept.
+func byCookie[T any](fs []T, cookie func(T) uint64) []T {
+	less := func(a, b T) int { return cmp.Compare(cookie(a), cookie(b)) }
+	if slices.IsSortedFunc(fs, less) {
+		return fs
+	}
+	fs = slices.Clone(fs)
+	slices.SortStableFunc(fs, less)
+	return fs
 }
 
 // isKaiGroup: Kai numbers groups VNI and VNI|1<<24; it leaves others alone.

@@ -233,9 +233,14 @@ func BenchmarkApply(b *testing.B) {
 		{"noop-1k-macs", 1000, false},
 		{"move-1k-macs", 1000, true},
 		{"move-10k-macs", 10000, true},
+		{"move-1-of-10k-macs", 10000, true}, // one route changes: the route -> flow case
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			a, c := benchState(2, tc.remotes, "198.18.0.12"), benchState(2, tc.remotes, "198.18.0.13")
+			if strings.HasPrefix(tc.name, "move-1-of") {
+				c = benchState(2, tc.remotes, "198.18.0.12")
+				c.Networks[0].Remote[0].VTEP = netip.MustParseAddr("198.18.0.13")
+			}
 			if _, err := e.b.Apply(ctx, a); err != nil {
 				b.Fatal(err)
 			}
