@@ -65,7 +65,7 @@ func Compute(in Input) Output {
 	nets := slices.Clone(cfg.Networks)
 	sort.Slice(nets, func(i, j int) bool { return nets[i].VNI < nets[j].VNI })
 	for _, n := range nets {
-		dn, routes := network(cfg, n, byNet[n.Name], importsOf(n, in.Learned), in.Frozen, out.Problems)
+		dn, routes := network(cfg, n, byNet[n.Name], in.Learned, in.Frozen, out.Problems)
 		out.Dataplane.Networks = append(out.Dataplane.Networks, dn)
 		out.Routes = append(out.Routes, routes...)
 	}
@@ -73,18 +73,59 @@ func Compute(in Input) Output {
 	return out
 }
 
-// importsOf returns the learned routes whose route targets the network imports.
-func importsOf(n config.Network, learned []evpn.Route) []evpn.Route {
-	var out []evpn.Route
-	for _, r := range learned {
-		for _, rt := range r.RTs {
-			if slices.Contains(n.RouteTargets.Import, rt) {
-				out = append(out, r)
-				break
-			}
+// imports reports whether the network imports a route with these targets.
+func imports(n config.Network, rts []string) bool {
+	for _, rt := range rts {
+		if slices.Contains(n.RouteTargets.Import, rt) {
+			return true
 		}
 	}
-	return out
+	return false
+}
+
+// macClaims is every remote VTEP's highest claim on one MAC. Most MACs
+// have one VTEP (its MAC-only and MAC+IP routes), so the first claims are
+// stored inline: at 100k learned MACs a map per MAC was most of a pass.
+type macClaims struct {
+	mac    string
+	first  [2]evpn.Candidate
+	n      int
+	others []evpn.Candidate
+}
+
+func (m *macClaims) add(c evpn.Candidate) {
+	for i := range m.n {
+		p := m.at(i)
+		if p.VTEP == c.VTEP {
+			if evpn.Better(c, *p) {
+				*p = c
+			}
+			return
+		}
+	}
+	if m.n < len(m.first) {
+		m.first[m.n] = c
+	} else {
+		m.others = append(m.others, c)
+	}
+	m.n++
+}
+
+func (m *macClaims) at(i int) *evpn.Candidate {
+	if i < len(m.first) {
+		return &m.first[i]
+	}
+	return &m.others[i-len(m.first)]
+}
+
+// candidates returns the claims sorted by VTEP (see sortCandidates).
+func (m *macClaims) candidates(buf []evpn.Candidate) []evpn.Candidate {
+	buf = buf[:0]
+	for i := range m.n {
+		buf = append(buf, *m.at(i))
+	}
+	sortCandidates(buf)
+	return buf
 }
 
 func network(cfg *config.Config, n config.Network, atts []store.Attachment, learned []evpn.Route, frozen map[MACKey]Frozen, problems map[string]string) (offload.Network, []evpn.Route) {
@@ -95,34 +136,42 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 	routes := []evpn.Route{{Type: evpn.InclusiveMulticast, RD: n.RD, VTEP: vtep, VNI: n.VNI, RTs: exportRTs}}
 
 	// Candidates per MAC: each remote VTEP's highest claim.
-	remote := map[string]map[netip.Addr]evpn.Candidate{}
+	// Sized up front for the worst case (one route per MAC): growing them
+	// was a quarter of a pass.
+	size := 0
+	for _, r := range learned {
+		if r.Type == evpn.MACIP && imports(n, r.RTs) {
+			size++
+		}
+	}
+	claims := make([]macClaims, 0, size)
+	index := make(map[string]int, size)
 	flood := map[netip.Addr]bool{}
 	for _, r := range learned {
-		if !r.VTEP.Is4() {
+		if !r.VTEP.Is4() || !imports(n, r.RTs) {
 			continue // the VXLAN port is IPv4; an IPv6 VTEP is unreachable here
 		}
 		switch r.Type {
 		case evpn.InclusiveMulticast:
 			flood[r.VTEP] = true
 		case evpn.MACIP:
-			m := remote[r.MAC]
-			if m == nil {
-				m = map[netip.Addr]evpn.Candidate{}
-				remote[r.MAC] = m
+			i, ok := index[r.MAC]
+			if !ok {
+				i = len(claims)
+				index[r.MAC] = i
+				claims = append(claims, macClaims{mac: r.MAC})
 			}
-			c, ok := m[r.VTEP]
-			if !ok || evpn.Better(evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky}, c) {
-				m[r.VTEP] = evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky}
-			}
+			claims[i].add(evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky})
 		}
 	}
 	local := map[string]bool{}
 	sort.Slice(atts, func(i, j int) bool { return atts[i].ID < atts[j].ID })
+	var buf []evpn.Candidate
 	for _, a := range atts {
 		local[a.MAC] = true
 		cands := []evpn.Candidate{{VTEP: vtep, Seq: a.Seq, Local: true}}
-		for _, c := range remote[a.MAC] {
-			cands = append(cands, c)
+		if i, ok := index[a.MAC]; ok {
+			cands = append(cands, claims[i].candidates(buf)...)
 		}
 		sortCandidates(cands)
 		w := pick(cands, frozen[MACKey{n.Name, a.MAC}], vtep)
@@ -143,22 +192,20 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 		}
 		dn.Ports = append(dn.Ports, port)
 	}
-	for mac, byVTEP := range remote {
-		if local[mac] {
+	dn.Remote = slices.Grow(dn.Remote, len(claims))
+	for i := range claims {
+		m := &claims[i]
+		if local[m.mac] {
 			continue
 		}
-		cands := make([]evpn.Candidate, 0, len(byVTEP))
-		for _, c := range byVTEP {
-			cands = append(cands, c)
-		}
-		sortCandidates(cands)
-		if w := pick(cands, frozen[MACKey{n.Name, mac}], vtep); w.VTEP != vtep {
-			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: mac, VTEP: w.VTEP})
+		buf = m.candidates(buf)
+		if w := pick(buf, frozen[MACKey{n.Name, m.mac}], vtep); w.VTEP != vtep {
+			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: m.mac, VTEP: w.VTEP})
 		}
 	}
 	// A MAC frozen at a remote VTEP stays there even once it is withdrawn.
 	for k, f := range frozen {
-		if _, advertised := remote[k.MAC]; k.Network == n.Name && !local[k.MAC] && !advertised && f.VTEP != vtep {
+		if _, advertised := index[k.MAC]; k.Network == n.Name && !local[k.MAC] && !advertised && f.VTEP != vtep {
 			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: k.MAC, VTEP: f.VTEP})
 		}
 	}
@@ -213,8 +260,8 @@ func SeqFor(cfg *config.Config, network, mac string, learned []evpn.Route) uint3
 		return 0
 	}
 	var others []evpn.Candidate
-	for _, r := range importsOf(n, learned) {
-		if r.Type == evpn.MACIP && r.MAC == mac {
+	for _, r := range learned {
+		if r.Type == evpn.MACIP && r.MAC == mac && imports(n, r.RTs) {
 			others = append(others, evpn.Candidate{VTEP: r.VTEP, Seq: r.Seq, Sticky: r.Sticky})
 		}
 	}
