@@ -65,6 +65,10 @@ type Speaker struct {
 
 	mu        sync.Mutex
 	learned   map[string]Route // by route key
+	// learnedView is learned sorted, shared by Learned's callers until
+	// learned changes (nil then): a pass without route changes (an
+	// attach) need not copy and sort 100k routes.
+	learnedView []Route
 	local     map[string]Route // originated, by route key
 	neighbors map[netip.Addr]Neighbor
 	eor       map[string]bool // neighbor address -> End-of-RIB seen since (re)connect
@@ -207,18 +211,26 @@ func (s *Speaker) applyPathLocked(p *api.Path) bool {
 	k := r.Key()
 	old, had := s.learned[k]
 	if p.GetIsWithdraw() {
-		delete(s.learned, k)
+		if had {
+			delete(s.learned, k)
+			s.learnedView = nil
+		}
 		return had
 	}
 	s.learned[k] = r
+	s.learnedView = nil // also for a new Peer, which Equal ignores
 	return !had || !old.Equal(r)
 }
 
-// Learned returns the learned routes (best path per destination), sorted by key.
+// Learned returns the learned routes (best path per destination), sorted by
+// key. The slice is shared: callers must not modify its elements.
 func (s *Speaker) Learned() []Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sortedRoutes(s.learned)
+	if s.learnedView == nil {
+		s.learnedView = sortedRoutes(s.learned)
+	}
+	return slices.Clip(s.learnedView) // an append by the caller copies
 }
 
 // Originated returns the routes we advertise, sorted by key.
