@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	api "github.com/osrg/gobgp/v3/api"
@@ -65,10 +66,13 @@ type Speaker struct {
 
 	mu        sync.Mutex
 	learned   map[string]Route // by route key
-	// learnedView is learned sorted, shared by Learned's callers until
-	// learned changes (nil then): a pass without route changes (an
-	// attach) need not copy and sort 100k routes.
+	// learnedView is learned sorted, shared by Learned's callers (so never
+	// modified in place). Changes since it was built wait in viewEdits
+	// (key -> route, nil for a withdraw) and are merged into a new view
+	// by the next Learned: a one-route pass copies the view instead of
+	// sorting every route again. Too many edits drop the view (nil).
 	learnedView []Route
+	viewEdits   map[string]*Route
 	local     map[string]Route // originated, by route key
 	neighbors map[netip.Addr]Neighbor
 	eor       map[string]bool // neighbor address -> End-of-RIB seen since (re)connect
@@ -213,13 +217,31 @@ func (s *Speaker) applyPathLocked(p *api.Path) bool {
 	if p.GetIsWithdraw() {
 		if had {
 			delete(s.learned, k)
-			s.learnedView = nil
+			s.editView(k, nil)
 		}
 		return had
 	}
 	s.learned[k] = r
-	s.learnedView = nil // also for a new Peer, which Equal ignores
+	s.editView(k, &r) // also for a new Peer, which Equal ignores
 	return !had || !old.Equal(r)
+}
+
+// maxViewEdits: beyond this many changes (a peer's table arriving),
+// sorting everything again is cheaper than merging.
+const maxViewEdits = 1024
+
+func (s *Speaker) editView(k string, r *Route) {
+	if s.learnedView == nil {
+		return
+	}
+	if len(s.viewEdits) >= maxViewEdits {
+		s.learnedView, s.viewEdits = nil, nil
+		return
+	}
+	if s.viewEdits == nil {
+		s.viewEdits = map[string]*Route{}
+	}
+	s.viewEdits[k] = r
 }
 
 // Learned returns the learned routes (best path per destination), sorted by
@@ -227,10 +249,38 @@ func (s *Speaker) applyPathLocked(p *api.Path) bool {
 func (s *Speaker) Learned() []Route {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.learnedView == nil {
+	switch {
+	case s.learnedView == nil:
 		s.learnedView = sortedRoutes(s.learned)
+	case len(s.viewEdits) > 0:
+		s.learnedView = mergeEdits(s.learnedView, s.viewEdits)
 	}
+	s.viewEdits = nil
 	return slices.Clip(s.learnedView) // an append by the caller copies
+}
+
+// mergeEdits returns a new sorted view: view (sorted by key) with edits
+// applied (nil removes the key).
+func mergeEdits(view []Route, edits map[string]*Route) []Route {
+	keys := make([]string, 0, len(edits))
+	for k := range edits {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]Route, 0, len(view)+len(keys))
+	i := 0
+	for _, k := range keys {
+		j, found := slices.BinarySearchFunc(view[i:], k, func(r Route, k string) int { return strings.Compare(r.Key(), k) })
+		out = append(out, view[i:i+j]...)
+		i += j
+		if found {
+			i++ // replaced or removed
+		}
+		if r := edits[k]; r != nil {
+			out = append(out, *r)
+		}
+	}
+	return append(out, view[i:]...)
 }
 
 // Originated returns the routes we advertise, sorted by key.
