@@ -66,6 +66,9 @@ type Options struct {
 	// 100k routes costs about a second of CPU, so it happens off the
 	// reconcile path at most this often, and always when Run ends.
 	SaveRemote time.Duration
+	// ObservePass, if set, is told how long each reconcile pass took
+	// (kai-dpu feeds a histogram with it).
+	ObservePass func(time.Duration)
 }
 
 // Controller owns kai-dpu's state.
@@ -281,6 +284,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		err := c.reconcile(ctx)
 		lastEnd = time.Now()
 		lastPass = lastEnd.Sub(passStart)
+		if c.opts.ObservePass != nil {
+			c.opts.ObservePass(lastPass)
+		}
 		c.rmu.Lock()
 		if err == nil {
 			c.applied = n

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,7 +88,8 @@ func reopen(t *testing.T, dir string) *store.Store {
 func TestKeepRemoteUntilSynced(t *testing.T) {
 	spk, dp := newFakeSpeaker(), &fakeDataplane{}
 	spk.SetSynced(false)
-	ctl, _, _ := startController(t, spk, dp, controller.Options{})
+	var passes atomic.Int32
+	ctl, _, _ := startController(t, spk, dp, controller.Options{ObservePass: func(time.Duration) { passes.Add(1) }})
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	if err := ctl.WaitApplied(wctx, ctl.Trigger()); err != nil {
@@ -102,5 +104,8 @@ func TestKeepRemoteUntilSynced(t *testing.T) {
 	}
 	if dp.Last().KeepRemote {
 		t.Fatal("with complete routes the dataplane must remove stale remote MACs")
+	}
+	if passes.Load() < 2 {
+		t.Fatalf("ObservePass saw %d passes, want at least the 2 waited for", passes.Load())
 	}
 }

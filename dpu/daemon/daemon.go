@@ -69,7 +69,9 @@ func Run(ctx context.Context, o Options) error {
 		// keep our routes until our End-of-RIB (RFC 4724).
 		Restarting: existed,
 	}, log.With("component", "evpn"))
-	ctl := controller.New(cfg, st, speaker, dp, reps, controller.Options{}, log.With("component", "controller"))
+	passes := newPassHistogram()
+	ctl := controller.New(cfg, st, speaker, dp, reps, controller.Options{ObservePass: func(d time.Duration) { passes.Observe(d.Seconds()) }},
+		log.With("component", "controller"))
 	if err := speaker.Start(ctx, ctl.Routes(), controller.Neighbors(cfg)); err != nil {
 		return err
 	}
@@ -130,7 +132,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	var metricsSrv *http.Server
 	if cfg.Metrics.Listen != "" {
-		metricsSrv, err = serveMetrics(cfg.Metrics, ctl, speaker, errc)
+		metricsSrv, err = serveMetrics(cfg.Metrics, ctl, speaker, passes, errc)
 		if err != nil {
 			return err
 		}
