@@ -64,8 +64,8 @@ type Speaker struct {
 	log *slog.Logger
 	bgp *server.BgpServer
 
-	mu        sync.Mutex
-	learned   map[string]Route // by route key
+	mu      sync.Mutex
+	learned map[string]Route // by route key
 	// learnedView is learned sorted, shared by Learned's callers (so never
 	// modified in place). Changes since it was built wait in viewEdits
 	// (key -> route, nil for a withdraw) and are merged into a new view
@@ -73,12 +73,12 @@ type Speaker struct {
 	// sorting every route again. Too many edits drop the view (nil).
 	learnedView []Route
 	viewEdits   map[string]*Route
-	local     map[string]Route // originated, by route key
-	neighbors map[netip.Addr]Neighbor
-	eor       map[string]bool // neighbor address -> End-of-RIB seen since (re)connect
-	changed   chan struct{}
-	cancel    context.CancelFunc
-	started   bool
+	local       map[string]Route // originated, by route key
+	neighbors   map[netip.Addr]Neighbor
+	eor         map[string]bool // neighbor address -> End-of-RIB seen since (re)connect
+	changed     chan struct{}
+	cancel      context.CancelFunc
+	started     bool
 }
 
 // NewSpeaker creates a speaker; Start runs it.
