@@ -71,6 +71,18 @@ func (l *Lab) Move(ctx context.Context, pod, to string) (Move, error) {
 	if m.FromSeq, err = l.winnerSeq(ctx, old); err != nil {
 		return m, err
 	}
+	if old.Legacy {
+		// A migrating workload is paused at its source once its copy runs
+		// at the target. Without that, any frame the old incarnation sends
+		// makes the legacy bridge learn the MAC locally again after FRR
+		// installed the new remote location, and FRR re-advertises it with
+		// a higher sequence: a real duplicate, flapping every VTEP's flow
+		// for a second (found by chaos). Not learning from the old port
+		// keeps its existing entry until FRR replaces it.
+		if _, err := l.nl.In(l.legacy(old.Server).NS, "bridge", "link", "set", "dev", old.HostLink, "learning", "off"); err != nil {
+			return m, fmt.Errorf("pause %s on %s: %w", pod, old.Server, err)
+		}
+	}
 	np := old
 	np.Gen++
 	np.Server, np.HostLink = to, ""
