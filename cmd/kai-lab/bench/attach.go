@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
@@ -105,29 +101,11 @@ func runAttach(ctx context.Context, o Options, res *Results, log *slog.Logger) e
 	return nil
 }
 
-// cni runs a CNI operation for pod with libcni in this process, on a
-// thread moved into the pod's host namespace (the plugins inherit it).
+// cni runs a CNI operation for pod with libcni in this process (RunCNI
+// enters the pod's host namespace on a thread of its own).
 func cni(ctx context.Context, s *lab.State, binDir string, p lab.Pod, op string) error {
-	srv := s.Server(p.Server)
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread ends with the goroutine, and its
-		// namespace with it, so no other goroutine runs in the host's.
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + srv.HostNS)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer func() { _ = f.Close() }()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", srv.HostNS, err)
-			return
-		}
-		_, err = lab.RunCNI(ctx, s, binDir, p.Name, op, nil, "")
-		errc <- err
-	}()
-	return <-errc
+	_, err := lab.RunCNI(ctx, s, binDir, p.Name, op, nil, "")
+	return err
 }
 
 func statusAnchor(ctx context.Context, s *lab.State, binDir string, p lab.Pod) (time.Duration, error) {

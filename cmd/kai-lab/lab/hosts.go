@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -187,7 +188,10 @@ func (s *State) Pod(name string) (Pod, bool) {
 }
 
 // RunCNI performs op (add, del, check, status, gc) for pod with libcni and
-// the plugins in binDir. It must run in the pod's host namespace.
+// the plugins in binDir, in the pod's server's host namespace as a container
+// runtime would: host-device takes the VF from there and gives it back
+// there on DEL. It enters that namespace itself, on a thread of its own, so
+// whatever namespace the caller is in (the root one, say) is never touched.
 // incarnation, when set, is the pod (JSON) to use instead of the record's.
 func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride []byte, incarnation string) (string, error) {
 	p, ok := s.Pod(pod)
@@ -198,6 +202,31 @@ func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride 
 	if !ok {
 		return "", fmt.Errorf("no pod %q", pod)
 	}
+	srv := s.Server(p.Server)
+	if srv == nil || p.Legacy {
+		return "", fmt.Errorf("pod %s is not on a Kai server (legacy pods have no CNI chain)", pod)
+	}
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends with the goroutine, and its
+		// namespace with it; the plugins inherit it when forked from it.
+		runtime.LockOSThread()
+		if err := netlab.EnterNS(srv.HostNS); err != nil {
+			done <- result{err: err}
+			return
+		}
+		out, err := runCNI(ctx, s, binDir, p, op, confOverride)
+		done <- result{out, err}
+	}()
+	r := <-done
+	return r.out, r.err
+}
+
+func runCNI(ctx context.Context, s *State, binDir string, p Pod, op string, confOverride []byte) (string, error) {
 	raw := confOverride
 	if raw == nil {
 		var err error
