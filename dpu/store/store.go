@@ -99,8 +99,11 @@ type Store struct {
 	atts   map[string]Attachment
 	epochs map[string]uint64
 
-	// rmu guards remote and serializes its saves, independently of mu.
+	// rmu guards remote (held only to read or swap it, never across a
+	// write, since saveLocked takes it under mu); wmu serializes the
+	// writes of the routes file.
 	rmu    sync.Mutex
+	wmu    sync.Mutex
 	remote []evpn.Route
 	// remoteSaved is false while remote came from an older state.json
 	// and remoteFileName has not been written yet: until then state.json
@@ -108,8 +111,10 @@ type Store struct {
 	remoteSaved bool
 }
 
-// Open loads the store in dir, creating dir if needed. A missing file is an
-// empty store; a corrupt one is an error (never silently dropped state).
+// Open loads the store in dir, creating dir if needed, and reports whether
+// any saved state was there (kai-dpu then restarts as a graceful-restart
+// speaker). A missing file is an empty store; a corrupt one is an error
+// (never silently dropped state).
 func Open(dir string) (*Store, bool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("create state dir: %w", err)
@@ -135,7 +140,7 @@ func Open(dir string) (*Store, bool, error) {
 	case err != nil:
 		return nil, false, err
 	case ok:
-		s.remote, s.remoteSaved = rf.Remote, true
+		s.remote, s.remoteSaved, existed = rf.Remote, true, true
 	}
 	return s, existed, nil
 }
@@ -346,14 +351,20 @@ func (s *Store) Remote() []evpn.Route {
 // SetRemote saves the learned routes if they changed. It does not block
 // attachment changes while it writes.
 func (s *Store) SetRemote(rs []evpn.Route) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	if s.remoteSaved && slices.EqualFunc(s.remote, rs, evpn.Route.Equal) {
+	same := s.remoteSaved && slices.EqualFunc(s.remote, rs, evpn.Route.Equal)
+	s.rmu.Unlock()
+	if same {
 		return nil
 	}
 	if err := writeJSON(s.remotePath, remoteFile{Version: 1, Remote: rs}); err != nil {
 		return err
 	}
-	s.remote, s.remoteSaved = slices.Clone(rs), true
+	rs = slices.Clone(rs)
+	s.rmu.Lock()
+	s.remote, s.remoteSaved = rs, true
+	s.rmu.Unlock()
 	return nil
 }

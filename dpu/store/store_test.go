@@ -187,3 +187,20 @@ func TestLearnedRoutesFromAnOlderStateFile(t *testing.T) {
 		t.Fatalf("unchanged routes from an older file were not moved to %s: %v", remoteFileName, err)
 	}
 }
+
+// Saved learned routes alone are saved state: a DPU that learned routes
+// but never had an attachment still restarts as a restarting speaker.
+func TestLearnedRoutesAloneCountAsSavedState(t *testing.T) {
+	dir := t.TempDir()
+	s, _, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := []evpn.Route{{Type: evpn.MACIP, RD: "198.18.0.12:1", MAC: "02:00:00:00:0b:01", VTEP: netip.MustParseAddr("198.18.0.12"), VNI: 1, RTs: []string{"1:1"}}}
+	if err := s.SetRemote(remote); err != nil {
+		t.Fatal(err)
+	}
+	if _, existed, err := Open(dir); err != nil || !existed {
+		t.Fatalf("reopen with only learned routes saved: existed=%v err=%v", existed, err)
+	}
+}

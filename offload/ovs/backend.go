@@ -90,6 +90,13 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	if err != nil {
 		return offload.Result{}, err
 	}
+	if changes > 0 {
+		// The bridge or its tunnel port was (re)made: whatever the record
+		// says was programmed may be gone with it.
+		b.mu.Lock()
+		b.programmed = nil
+		b.mu.Unlock()
+	}
 	want := map[string]string{}
 	nets := map[uint32]string{}
 	for _, n := range s.Networks {
@@ -128,6 +135,11 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	next := &programState{at: rb.at, flows: make([]dumpedFlow, len(prog.Flows), len(prog.Flows)+len(kept)), groups: make([]dumpedGroup, len(prog.Groups))}
 	for i, f := range prog.Flows {
 		next.flows[i] = dumpedFlow{Cookie: f.Cookie}
+		if s.KeepRemote {
+			// While keeping, a remote MAC that leaves the program must be
+			// recognised as one by the next pass, as after a full dump.
+			next.flows[i] = dumpedFlow{Cookie: f.Cookie, Table: f.Table, Priority: f.Priority, Match: f.Match, Actions: f.Actions}
+		}
 	}
 	// Kept flows stay in the record whole: the next pass must recognise
 	// them again, and delete them once KeepRemote is off.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -294,6 +295,17 @@ func TestKeepRemoteAfterRestart(t *testing.T) {
 	}
 	if restarted.Drifted(ctx) {
 		t.Fatal("kept flows count as drift")
+	}
+	// A MAC of the routes so far that leaves them while keeping (a live
+	// withdraw) is kept too, also when the pass diffs against its record.
+	shrunk := partial
+	shrunk.Networks = slices.Clone(partial.Networks)
+	shrunk.Networks[0].Remote = partial.Networks[0].Remote[:39]
+	if res, err := restarted.Apply(ctx, shrunk); err != nil || res.Changes != 0 {
+		t.Fatalf("Apply while keeping, one MAC fewer: %d changes, %v; want none", res.Changes, err)
+	}
+	if got := e.kaiFlows(t); got != all {
+		t.Fatalf("%d Kai flows after a MAC left while keeping, want all %d", got, all)
 	}
 
 	partial.KeepRemote = false

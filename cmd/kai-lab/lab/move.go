@@ -46,7 +46,7 @@ type Move struct {
 // the next sequence number and the old one withdraws, then the old
 // incarnation is deleted. It returns once every other VTEP follows the new
 // location with a higher sequence number.
-func (l *Lab) Move(ctx context.Context, pod, to string) (Move, error) {
+func (l *Lab) Move(ctx context.Context, pod, to string) (m Move, err error) {
 	start := time.Now()
 	idx := slices.IndexFunc(l.Pods, func(p Pod) bool { return p.Name == pod })
 	if idx < 0 {
@@ -67,21 +67,32 @@ func (l *Lab) Move(ctx context.Context, pod, to string) (Move, error) {
 	if err != nil {
 		return Move{}, err
 	}
-	m := Move{Pod: pod, From: old.Server, To: to, FromVTEP: fromVTEP, ToVTEP: toVTEP}
+	m = Move{Pod: pod, From: old.Server, To: to, FromVTEP: fromVTEP, ToVTEP: toVTEP}
 	if m.FromSeq, err = l.winnerSeq(ctx, old); err != nil {
 		return m, err
 	}
+	unplugged := false
 	if old.Legacy {
-		// A migrating workload is paused at its source once its copy runs
+		// A migrating workload stops at its source as its copy starts
 		// at the target. Without that, any frame the old incarnation sends
 		// makes the legacy bridge learn the MAC locally again after FRR
 		// installed the new remote location, and FRR re-advertises it with
 		// a higher sequence: a real duplicate, flapping every VTEP's flow
 		// for a second (found by chaos). Not learning from the old port
 		// keeps its existing entry until FRR replaces it.
-		if _, err := l.nl.In(l.legacy(old.Server).NS, "bridge", "link", "set", "dev", old.HostLink, "learning", "off"); err != nil {
+		// It is paused before the copy is plugged: FRR may install the new
+		// location as soon as the copy advertises. A failed move resumes it.
+		lgNS := l.legacy(old.Server).NS
+		if _, err := l.nl.In(lgNS, "bridge", "link", "set", "dev", old.HostLink, "learning", "off"); err != nil {
 			return m, fmt.Errorf("pause %s on %s: %w", pod, old.Server, err)
 		}
+		defer func() {
+			if err != nil && !unplugged {
+				if _, rerr := l.nl.In(lgNS, "bridge", "link", "set", "dev", old.HostLink, "learning", "on"); rerr != nil {
+					err = errors.Join(err, fmt.Errorf("resume %s on %s: %w", pod, old.Server, rerr))
+				}
+			}
+		}()
 	}
 	np := old
 	np.Gen++
@@ -107,6 +118,7 @@ func (l *Lab) Move(ctx context.Context, pod, to string) (Move, error) {
 	if err := l.unplug(old); err != nil {
 		return m, fmt.Errorf("remove %s from %s: %w", pod, old.Server, err)
 	}
+	unplugged = true
 	m.Took = time.Since(start)
 	return m, l.save()
 }
