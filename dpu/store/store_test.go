@@ -130,14 +130,7 @@ func TestFailedWriteChangesNothing(t *testing.T) {
 // rewrite them (at 100k routes that made every attach cost a second).
 func TestAttachmentsAndLearnedRoutesAreSeparateFiles(t *testing.T) {
 	dir := t.TempDir()
-	s, _, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	remote := []evpn.Route{{Type: evpn.MACIP, RD: "198.18.0.12:1", MAC: "02:00:00:00:0b:01", VTEP: netip.MustParseAddr("198.18.0.12"), VNI: 1, RTs: []string{"1:1"}}}
-	if err := s.SetRemote(remote); err != nil {
-		t.Fatal(err)
-	}
+	s := withLearnedRoute(t, dir)
 	if err := s.Put(att("a", "n1")); err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +185,15 @@ func TestLearnedRoutesFromAnOlderStateFile(t *testing.T) {
 // but never had an attachment still restarts as a restarting speaker.
 func TestLearnedRoutesAloneCountAsSavedState(t *testing.T) {
 	dir := t.TempDir()
+	withLearnedRoute(t, dir)
+	if _, existed, err := Open(dir); err != nil || !existed {
+		t.Fatalf("reopen with only learned routes saved: existed=%v err=%v", existed, err)
+	}
+}
+
+// withLearnedRoute opens a store in dir and saves one learned route.
+func withLearnedRoute(t *testing.T, dir string) *Store {
+	t.Helper()
 	s, _, err := Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +202,5 @@ func TestLearnedRoutesAloneCountAsSavedState(t *testing.T) {
 	if err := s.SetRemote(remote); err != nil {
 		t.Fatal(err)
 	}
-	if _, existed, err := Open(dir); err != nil || !existed {
-		t.Fatalf("reopen with only learned routes saved: existed=%v err=%v", existed, err)
-	}
+	return s
 }
