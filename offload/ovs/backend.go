@@ -38,24 +38,33 @@ type Backend struct {
 	db  *ovsdbClient
 	of  ofctl
 
-	mu      sync.Mutex
-	owners  map[uint64]string // cookie -> owner, from the last render
-	nets    map[uint32]string // VNI -> network name
-	applied int               // flows in the last successfully applied program
-
+	mu sync.Mutex
+	// last is the state of the last successful Apply; Dump renders it
+	// again to name each flow's owner (rare, so no per-pass map for it).
+	last offload.State
 	// programmed is what the last successful Apply left in OVS, so the
 	// next Apply can diff against it instead of dumping and parsing every
 	// flow (at 100k flows that dump was most of a reconcile). It is
 	// trusted until Drifted finds OVS holding a different number of Kai
-	// flows, a bundle fails, or it is fullReadBack old; then Apply reads
-	// everything back again.
+	// flows, a bundle fails, the bridge is remade, or it is fullReadBack
+	// old; then Apply reads everything back again.
 	programmed *programState
 }
 
 type programState struct {
 	flows  []dumpedFlow
 	groups []dumpedGroup
-	at     time.Time
+	at     time.Time // of the last full read-back; zero: read back again
+}
+
+// distrust makes the next Apply read everything back, keeping the record's
+// flow count for Drifted. Callers hold b.mu.
+func (b *Backend) distrust() {
+	if b.programmed != nil {
+		p := *b.programmed
+		p.at = time.Time{}
+		b.programmed = &p
+	}
 }
 
 // fullReadBack bounds how long Apply trusts its own record of OVS.
@@ -71,7 +80,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Backend, error) {
 	}
 	return &Backend{
 		log: log, db: db, of: ofctl{bin: cfg.OFCtl, bridge: cfg.Bridge, target: "unix:" + filepath.Join(cfg.RunDir, cfg.Bridge+".mgmt")},
-		owners: map[uint64]string{}, nets: map[uint32]string{},
 	}, nil
 }
 
@@ -94,13 +102,11 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 		// The bridge or its tunnel port was (re)made: whatever the record
 		// says was programmed may be gone with it.
 		b.mu.Lock()
-		b.programmed = nil
+		b.distrust()
 		b.mu.Unlock()
 	}
 	want := map[string]string{}
-	nets := map[uint32]string{}
 	for _, n := range s.Networks {
-		nets[n.VNI] = n.Name
 		for _, p := range n.Ports {
 			want[p.Name] = p.Owner
 		}
@@ -128,7 +134,7 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	diffed := time.Now()
 	if err := b.of.bundle(ctx, lines); err != nil {
 		b.mu.Lock()
-		b.programmed = nil
+		b.distrust()
 		b.mu.Unlock()
 		return offload.Result{}, fmt.Errorf("apply %d openflow changes: %w", len(lines), err)
 	}
@@ -147,12 +153,8 @@ func (b *Backend) Apply(ctx context.Context, s offload.State) (offload.Result, e
 	for i, g := range prog.Groups {
 		next.groups[i] = dumpedGroup{ID: g.ID, Type: "all", Buckets: normalizedBuckets(g)}
 	}
-	owners := make(map[uint64]string, len(prog.Flows))
-	for _, f := range prog.Flows {
-		owners[f.Cookie] = f.Owner
-	}
 	b.mu.Lock()
-	b.owners, b.nets, b.applied, b.programmed = owners, nets, len(next.flows), next
+	b.last, b.programmed = s, next
 	b.mu.Unlock()
 	if len(lines) > 0 {
 		b.log.Debug("openflow bundle applied", "changes", len(lines), "lines", lines[:min(len(lines), 20)])
@@ -177,7 +179,7 @@ func (b *Backend) readBack(ctx context.Context) (*programState, error) {
 	b.mu.Lock()
 	rb := b.programmed
 	b.mu.Unlock()
-	if rb != nil && time.Since(rb.at) < fullReadBack {
+	if rb != nil && !rb.at.IsZero() && time.Since(rb.at) < fullReadBack {
 		return rb, nil
 	}
 	return b.dump(ctx)
@@ -220,8 +222,12 @@ func (b *Backend) Drifted(ctx context.Context) bool {
 	n, err := b.of.countFlows(ctx)
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if err != nil || n != b.applied {
-		b.programmed = nil // the next Apply reads everything back
+	applied := 0
+	if b.programmed != nil {
+		applied = len(b.programmed.flows)
+	}
+	if err != nil || n != applied {
+		b.distrust()
 		return true
 	}
 	return false
@@ -371,25 +377,36 @@ func normalizedBuckets(g Group) []string {
 
 // Dump reads back Kai's flows and groups for inspection.
 func (b *Backend) Dump(ctx context.Context) (offload.Dump, error) {
-	flows, err := b.of.dumpFlows(ctx)
-	if err != nil {
-		return offload.Dump{}, err
-	}
-	groups, err := b.of.dumpGroups(ctx)
+	rb, err := b.dump(ctx)
 	if err != nil {
 		return offload.Dump{}, err
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	last := b.last
+	b.mu.Unlock()
+	nets := map[uint32]string{}
+	for _, n := range last.Networks {
+		nets[n.VNI] = n.Name
+	}
+	owners := map[uint64]string{}
+	if len(last.Networks) > 0 {
+		prog, err := b.render(ctx, last)
+		if err != nil {
+			return offload.Dump{}, fmt.Errorf("name the flows' owners: %w", err)
+		}
+		for _, f := range prog.Flows {
+			owners[f.Cookie] = f.Owner
+		}
+	}
 	var d offload.Dump
-	for _, f := range flows {
+	for _, f := range rb.flows {
 		vni := CookieVNI(f.Cookie)
-		owner, ok := b.owners[f.Cookie]
+		owner, ok := owners[f.Cookie]
 		if !ok {
 			owner = "stale"
 		}
 		d.Flows = append(d.Flows, offload.Flow{
-			Network: b.nets[vni], VNI: vni, Cookie: f.Cookie, Owner: owner, Table: f.Table,
+			Network: nets[vni], VNI: vni, Cookie: f.Cookie, Owner: owner, Table: f.Table,
 			Priority: f.Priority, Match: f.Match, Actions: f.Actions, Packets: f.Packets,
 		})
 	}
@@ -403,11 +420,11 @@ func (b *Backend) Dump(ctx context.Context) (offload.Dump, error) {
 		}
 		return a.Cookie < c.Cookie
 	})
-	for _, g := range groups {
+	for _, g := range rb.groups {
 		if !isKaiGroup(g.ID) {
 			continue
 		}
-		d.Groups = append(d.Groups, offload.Group{Network: b.nets[g.ID&0xffffff], ID: g.ID, Type: g.Type, Buckets: g.Buckets})
+		d.Groups = append(d.Groups, offload.Group{Network: nets[g.ID&0xffffff], ID: g.ID, Type: g.Type, Buckets: g.Buckets})
 	}
 	return d, nil
 }
