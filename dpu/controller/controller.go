@@ -349,9 +349,9 @@ func (c *Controller) reconcile(ctx context.Context) error {
 		return fmt.Errorf("reconcile: %w", err)
 	}
 	if frozen := c.dups.observe(in.Config.MACMobility, out, in.Config.VTEP.Address, time.Now()); len(frozen) > 0 {
+		now := c.dups.current(time.Now())
 		for _, k := range frozen {
-			c.log.Warn("duplicate MAC detected; frozen", "network", k.Network, "mac", k.MAC,
-				"reason", c.dups.current(time.Now())[k].Reason)
+			c.log.Warn("duplicate MAC detected; frozen", "network", k.Network, "mac", k.MAC, "reason", now[k].Reason)
 		}
 		c.Trigger() // recompute with the freeze, and report it
 	}

@@ -118,14 +118,12 @@ func (m *macClaims) at(i int) *evpn.Candidate {
 	return &m.others[i-len(m.first)]
 }
 
-// candidates returns the claims sorted by VTEP (see sortCandidates).
-func (m *macClaims) candidates(buf []evpn.Candidate) []evpn.Candidate {
-	buf = buf[:0]
+// appendTo appends the claims to dst.
+func (m *macClaims) appendTo(dst []evpn.Candidate) []evpn.Candidate {
 	for i := range m.n {
-		buf = append(buf, *m.at(i))
+		dst = append(dst, *m.at(i))
 	}
-	sortCandidates(buf)
-	return buf
+	return dst
 }
 
 func network(cfg *config.Config, n config.Network, atts []store.Attachment, learned []evpn.Route, frozen map[MACKey]Frozen, problems map[string]string) (offload.Network, []evpn.Route) {
@@ -171,18 +169,19 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 		local[a.MAC] = true
 		cands := []evpn.Candidate{{VTEP: vtep, Seq: a.Seq, Local: true}}
 		if i, ok := index[a.MAC]; ok {
-			cands = append(cands, claims[i].candidates(buf)...)
+			cands = claims[i].appendTo(cands)
 		}
 		sortCandidates(cands)
-		w := pick(cands, frozen[MACKey{n.Name, a.MAC}], vtep)
+		f, isFrozen := frozen[MACKey{n.Name, a.MAC}]
+		w := pick(cands, f, vtep)
 		port := offload.Port{Name: a.Representor, Owner: a.ID, MAC: a.MAC, IPs: a.IPs}
-		if f, ok := frozen[MACKey{n.Name, a.MAC}]; ok {
+		if isFrozen {
 			problems[a.ID] = f.Reason
 		}
 		if !w.Local {
 			// RFC 7432 section 15: the MAC moved; withdraw ours, follow theirs.
 			port.Moved = true
-			if _, isFrozen := problems[a.ID]; !isFrozen {
+			if !isFrozen {
 				problems[a.ID] = fmt.Sprintf("MAC %s moved to VTEP %s: its route (sequence %d, sticky %t) wins over ours (sequence %d) by RFC 7432 section 15",
 					a.MAC, w.VTEP, w.Seq, w.Sticky, a.Seq)
 			}
@@ -198,7 +197,8 @@ func network(cfg *config.Config, n config.Network, atts []store.Attachment, lear
 		if local[m.mac] {
 			continue
 		}
-		buf = m.candidates(buf)
+		buf = m.appendTo(buf[:0])
+		sortCandidates(buf)
 		if w := pick(buf, frozen[MACKey{n.Name, m.mac}], vtep); w.VTEP != vtep {
 			dn.Remote = append(dn.Remote, offload.RemoteMAC{MAC: m.mac, VTEP: w.VTEP})
 		}
