@@ -30,7 +30,7 @@ type lastWinner struct {
 
 type frozenMAC struct {
 	desired.Frozen
-	until time.Time // zero: until restart
+	until time.Time // config guarantees FreezeSeconds > 0
 }
 
 func newDupDetector() *dupDetector {
@@ -43,7 +43,7 @@ func (d *dupDetector) current(now time.Time) map[desired.MACKey]desired.Frozen {
 	defer d.mu.Unlock()
 	out := make(map[desired.MACKey]desired.Frozen, len(d.frozen))
 	for k, f := range d.frozen {
-		if !f.until.IsZero() && now.After(f.until) {
+		if now.After(f.until) {
 			delete(d.frozen, k)
 			delete(d.moves, k)
 			continue
@@ -59,7 +59,7 @@ func (d *dupDetector) expired(now time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, f := range d.frozen {
-		if !f.until.IsZero() && now.After(f.until) {
+		if now.After(f.until) {
 			return true
 		}
 	}
@@ -88,16 +88,13 @@ func (d *dupDetector) observe(p config.MACMobility, out desired.Output, vtep net
 			}
 		}
 		d.moves[k] = append(kept, now)
-		if _, already := d.frozen[k]; already || p.DuplicateMoves == 0 || len(d.moves[k]) < int(p.DuplicateMoves) {
+		if _, already := d.frozen[k]; already || len(d.moves[k]) < int(p.DuplicateMoves) {
 			return
 		}
-		f := frozenMAC{Frozen: desired.Frozen{VTEP: at, Reason: fmt.Sprintf(
+		d.frozen[k] = frozenMAC{Frozen: desired.Frozen{VTEP: at, Reason: fmt.Sprintf(
 			"duplicate MAC %s in network %s: it moved %d times within %s; frozen at VTEP %s (RFC 7432 section 15.1)",
-			k.MAC, k.Network, len(d.moves[k]), window, at)}}
-		if p.FreezeSeconds > 0 {
-			f.until = now.Add(time.Duration(p.FreezeSeconds) * time.Second)
-		}
-		d.frozen[k] = f
+			k.MAC, k.Network, len(d.moves[k]), window, at)},
+			until: now.Add(time.Duration(p.FreezeSeconds) * time.Second)}
 		frozen = append(frozen, k)
 	}
 	for _, n := range out.Dataplane.Networks {
