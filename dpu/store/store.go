@@ -100,15 +100,11 @@ type Store struct {
 	epochs map[string]uint64
 
 	// rmu guards remote (held only to read or swap it, never across a
-	// write, since saveLocked takes it under mu); wmu serializes the
+	// write, so an attach never waits for a save); wmu serializes the
 	// writes of the routes file.
 	rmu    sync.Mutex
 	wmu    sync.Mutex
 	remote []evpn.Route
-	// remoteSaved is false while remote came from an older state.json
-	// and remoteFileName has not been written yet: until then state.json
-	// keeps carrying it.
-	remoteSaved bool
 }
 
 // Open loads the store in dir, creating dir if needed, and reports whether
@@ -134,13 +130,19 @@ func Open(dir string) (*Store, bool, error) {
 	for k, v := range f.Epochs {
 		s.epochs[k] = v
 	}
-	s.remote, s.remoteSaved = f.Remote, len(f.Remote) == 0
 	var rf remoteFile
 	switch ok, err := readJSON(s.remotePath, &rf); {
 	case err != nil:
 		return nil, false, err
 	case ok:
-		s.remote, s.remoteSaved, existed = rf.Remote, true, true
+		s.remote, existed = rf.Remote, true
+	case len(f.Remote) > 0:
+		// Written by a kai-dpu that kept the routes in state.json: move
+		// them to their own file before state.json is next rewritten.
+		if err := writeJSON(s.remotePath, remoteFile{Version: 1, Remote: f.Remote}); err != nil {
+			return nil, false, fmt.Errorf("migrate learned routes: %w", err)
+		}
+		s.remote = f.Remote
 	}
 	return s, existed, nil
 }
@@ -163,11 +165,6 @@ func readJSON(path string, v any) (bool, error) {
 // saveLocked writes attachments and epochs atomically.
 func (s *Store) saveLocked() error {
 	f := file{Version: 1, Epochs: s.epochs}
-	s.rmu.Lock()
-	if !s.remoteSaved {
-		f.Remote = s.remote
-	}
-	s.rmu.Unlock()
 	for _, a := range s.atts {
 		f.Attachments = append(f.Attachments, a)
 	}
@@ -354,7 +351,7 @@ func (s *Store) SetRemote(rs []evpn.Route) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.rmu.Lock()
-	same := s.remoteSaved && slices.EqualFunc(s.remote, rs, evpn.Route.Equal)
+	same := slices.EqualFunc(s.remote, rs, evpn.Route.Equal)
 	s.rmu.Unlock()
 	if same {
 		return nil
@@ -364,7 +361,7 @@ func (s *Store) SetRemote(rs []evpn.Route) error {
 	}
 	rs = slices.Clone(rs)
 	s.rmu.Lock()
-	s.remote, s.remoteSaved = rs, true
+	s.remote = rs
 	s.rmu.Unlock()
 	return nil
 }
