@@ -53,7 +53,7 @@ BENCH_BINS = $(GO) build -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS
 bench: ## benchmarks (root, < 10 min): Go micro-benchmark, then kai-lab bench -> bench/results/latest.{json,md}
 	@mkdir -p bin
 	$(BENCH_BINS)
-	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./offload/ovs/
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./offload/ovs/ ./dpu/desired/
 	./bin/kai-lab bench --out bench/results
 
 bench-quick: ## kai-lab bench with 10k routes and fewer samples (root, < 2 min)

@@ -169,9 +169,6 @@ func cleanup(dir string) error {
 			err = os.Remove(filepath.Join(dir, name))
 		}
 		errs = append(errs, err)
-		if name == innerRecord {
-			errs = append(errs, lab.Down(filepath.Join(dir, labDir)))
-		}
 	}
 	if err := lab.Down(filepath.Join(dir, labDir)); err != nil {
 		errs = append(errs, err)

@@ -10,12 +10,10 @@ import (
 // OVS is an ovsdb-server + ovs-vswitchd pair of our own inside a namespace,
 // with its own database, run and log directories.
 type OVS struct {
-	NS       string
-	Dir      string
-	lab      *Lab
-	name     string
-	db       *Proc
-	vswitchd *Proc
+	NS   string
+	Dir  string
+	lab  *Lab
+	name string
 }
 
 // StartOVS creates a fresh database and starts both daemons in ns.
@@ -27,12 +25,10 @@ func (l *Lab) StartOVS(ns, name string) (*OVS, error) {
 	if _, err := Sh("ovsdb-tool", "create", filepath.Join(o.Dir, "conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"); err != nil {
 		return nil, err
 	}
-	var err error
-	o.db, err = l.Start(ns, name+"-ovsdb", o.env(), "ovsdb-server", filepath.Join(o.Dir, "conf.db"),
+	if _, err := l.Start(ns, name+"-ovsdb", o.env(), "ovsdb-server", filepath.Join(o.Dir, "conf.db"),
 		"--remote=punix:"+o.DBSocket(), "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
 		"--unixctl="+filepath.Join(o.Dir, "ovsdb-server.ctl"), "--pidfile="+filepath.Join(o.Dir, "ovsdb-server.pid"),
-		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log"))
-	if err != nil {
+		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log")); err != nil {
 		return nil, err
 	}
 	if err := waitFile(o.DBSocket(), 10*time.Second); err != nil {
@@ -49,8 +45,7 @@ func (l *Lab) StartOVS(ns, name string) (*OVS, error) {
 
 // StartVswitchd (re)starts ovs-vswitchd, e.g. after StopVswitchd.
 func (o *OVS) StartVswitchd() error {
-	var err error
-	o.vswitchd, err = o.lab.Start(o.NS, o.name+"-vswitchd", o.env(), "ovs-vswitchd", "unix:"+o.DBSocket(),
+	_, err := o.lab.Start(o.NS, o.name+"-vswitchd", o.env(), "ovs-vswitchd", "unix:"+o.DBSocket(),
 		"--unixctl="+filepath.Join(o.Dir, "ovs-vswitchd.ctl"), "--pidfile="+filepath.Join(o.Dir, "ovs-vswitchd.pid"),
 		"--log-file="+filepath.Join(o.Dir, "ovs-vswitchd.log"))
 	if err != nil {
