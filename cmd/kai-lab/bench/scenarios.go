@@ -146,13 +146,8 @@ func (t *topo) ovsFloor(rs routeSet) (float64, error) {
 	}
 	defer func() { _, _ = t.ovs.Vsctl("--if-exists", "del-br", br) }()
 	mgmt := filepath.Join(t.ovs.Dir, br+".mgmt")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(mgmt); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("%s did not appear", mgmt)
-		}
+	if err := netlab.WaitFile(mgmt, 10*time.Second); err != nil {
+		return 0, err
 	}
 	start := time.Now()
 	if _, err := t.ovs.Ofctl("bundle", br, file); err != nil {

@@ -70,20 +70,3 @@ func (l *Lab) StartFRR(ns, name, dir, bgpdConf string) ([]*Proc, error) {
 	}
 	return procs, nil
 }
-
-// WaitFile waits until path exists, failing early if the process exits.
-func (p *Proc) WaitFile(path string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if p.Exited() {
-			return fmt.Errorf("%s exited:\n%s", p.Name, p.Tail(2000))
-		}
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %s did not appear", p.Name, path)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

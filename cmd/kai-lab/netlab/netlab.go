@@ -314,3 +314,34 @@ func (l *Lab) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// WaitFile waits until path exists (a socket or pidfile a daemon creates).
+func WaitFile(path string, timeout time.Duration) error {
+	return waitFile(path, timeout, func() error { return nil })
+}
+
+// WaitFile waits until path exists, and fails at once if p exits first.
+func (p *Proc) WaitFile(path string, timeout time.Duration) error {
+	return waitFile(path, timeout, func() error {
+		if p.Exited() {
+			return fmt.Errorf("%s exited:\n%s", p.Name, p.Tail(2000))
+		}
+		return nil
+	})
+}
+
+func waitFile(path string, timeout time.Duration, alive func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if err := alive(); err != nil {
+			return err
+		}
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not appear within %s", path, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -31,7 +31,7 @@ func (l *Lab) StartOVS(ns, name string) (*OVS, error) {
 		"--log-file="+filepath.Join(o.Dir, "ovsdb-server.log")); err != nil {
 		return nil, err
 	}
-	if err := waitFile(o.DBSocket(), 10*time.Second); err != nil {
+	if err := WaitFile(o.DBSocket(), 10*time.Second); err != nil {
 		return nil, fmt.Errorf("ovsdb-server in %s: %w", ns, err)
 	}
 	if _, err := o.Vsctl("--no-wait", "init"); err != nil {
@@ -111,19 +111,6 @@ func (o *OVS) Underlay(uplink, cidr, hwaddr string, mtu int) error {
 	}
 	_, err := o.lab.In(o.NS, "ip", "link", "set", "br-phy", "up")
 	return err
-}
-
-func waitFile(path string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s did not appear within %s", path, timeout)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func waitLink(l *Lab, ns, name string, timeout time.Duration) error {
