@@ -222,6 +222,10 @@ func (a *Agent) toProto(c checkpoint.Attachment) *kaiv1.Attachment {
 func (a *Agent) Ready() error {
 	a.smu.Lock()
 	defer a.smu.Unlock()
+	return a.readyLocked()
+}
+
+func (a *Agent) readyLocked() error {
 	if !a.connected {
 		return fmt.Errorf("DPU not reachable: %w", a.lastErr)
 	}

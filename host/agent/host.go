@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -77,11 +76,13 @@ func (h *HostServer) Add(ctx context.Context, r *kaiv1.HostAddRequest) (*kaiv1.H
 		return nil, status.Errorf(codes.Internal, "checkpoint: %v", err)
 	}
 	resp, err := a.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: a.toProto(c)})
-	if status.Code(err) == codes.AlreadyExists && a.hasStaleHolders(c) {
-		// The DPU accepted everything but the VF being taken, and the
-		// holder is ours: replace it and try again.
-		if err = a.dropStaleHolders(ctx, c); err == nil {
-			resp, err = a.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: a.toProto(c)})
+	if status.Code(err) == codes.AlreadyExists {
+		// The DPU accepted everything but the VF being taken; if the
+		// holder is ours, replace it and try again.
+		if stale := a.staleHolders(c); len(stale) > 0 {
+			if err = a.dropStaleHolders(ctx, c, stale); err == nil {
+				resp, err = a.att.Attach(ctx, &kaiv1.AttachRequest{Attachment: a.toProto(c)})
+			}
 		}
 	}
 	if err == nil && resp.GetAttachment().GetStatus().GetPhase() != kaiv1.Phase_PHASE_READY {
@@ -103,24 +104,23 @@ func (h *HostServer) Add(ctx context.Context, r *kaiv1.HostAddRequest) (*kaiv1.H
 // vfKey is the per-VF lock key of Add and Del.
 func vfKey(pci string) string { return "vf/" + pci }
 
-func (a *Agent) hasStaleHolders(c checkpoint.Attachment) bool {
+// staleHolders are the other attachments of c's VF in the checkpoint.
+func (a *Agent) staleHolders(c checkpoint.Attachment) []checkpoint.Attachment {
+	var out []checkpoint.Attachment
 	for _, o := range a.ck.List() {
 		if o.ID != c.ID && o.VF.PFIndex == c.VF.PFIndex && o.VF.VFIndex == c.VF.VFIndex {
-			return true
+			out = append(out, o)
 		}
 	}
-	return false
+	return out
 }
 
 // dropStaleHolders removes other attachments of the same VF. The device
 // plugin gives a VF to one pod at a time, so an older attachment of it is
 // one whose DEL never reached kai-host (kai-cni tolerates DEL while
 // kai-host is down); without this the DPU would refuse the new pod.
-func (a *Agent) dropStaleHolders(ctx context.Context, c checkpoint.Attachment) error {
-	for _, o := range a.ck.List() {
-		if o.ID == c.ID || o.VF.PFIndex != c.VF.PFIndex || o.VF.VFIndex != c.VF.VFIndex {
-			continue
-		}
+func (a *Agent) dropStaleHolders(ctx context.Context, c checkpoint.Attachment, stale []checkpoint.Attachment) error {
+	for _, o := range stale {
 		a.log.Info("replacing a stale attachment of the same VF", "stale", o.ID, "new", c.ID, "pci", c.VF.PCIAddress)
 		if err := a.ck.Delete(o.ID); err != nil {
 			return status.Errorf(codes.Internal, "checkpoint: %v", err)
@@ -148,14 +148,12 @@ func (a *Agent) rollback(id string) {
 	}
 }
 
-// dpuError passes the DPU's gRPC code through and says where it came from.
+// dpuError passes the DPU's gRPC code through and says where it came from
+// (kai-cni words an Unavailable one for the user).
 func dpuError(err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return status.Error(codes.Internal, err.Error())
-	}
-	if st.Code() == codes.Unavailable {
-		return status.Errorf(codes.Unavailable, "the DPU is not reachable or not ready: %s", st.Message())
 	}
 	return status.Error(st.Code(), "DPU: "+st.Message())
 }
@@ -215,8 +213,8 @@ func (h *HostServer) Status(context.Context, *kaiv1.HostStatusRequest) (*kaiv1.H
 	a.smu.Lock()
 	defer a.smu.Unlock()
 	resp := &kaiv1.HostStatusResponse{Ready: a.connected, DpuBootId: a.bootID}
-	if !a.connected {
-		resp.Reason = fmt.Sprintf("DPU not reachable: %v", a.lastErr)
+	if err := a.readyLocked(); err != nil {
+		resp.Reason = err.Error()
 	}
 	return resp, nil
 }
