@@ -24,7 +24,7 @@ const (
 	// kai-host answers them from its own state, and a hung kai-host must not
 	// hold up pod teardown or the runtime's readiness loop.
 	shortTimeout = 5 * time.Second
-	// checkTimeout bounds CHECK, which reads the DPU's last reported status.
+	// checkTimeout bounds CHECK, which asks the DPU for its current view.
 	checkTimeout = 10 * time.Second
 	// rpcSlack is added to timeoutSeconds for the client deadline so that
 	// kai-host's own timeout fires first and its more precise message
@@ -191,7 +191,7 @@ func (p *Plugin) Del(args *skel.CmdArgs) error {
 		// after ours) returns the VF to the host either way. kai-host only
 		// forgets an attachment when a DEL reaches it, so the stale one stays
 		// in its checkpoint (and on the DPU) until the runtime's next CNI GC,
-		// whose valid set makes kai-host drop it and resync the DPU; until
+		// whose valid set makes kai-host drop it and detach it on the DPU; until
 		// then kai-host must let a new Add for the same VF replace it.
 		// Operators who would rather block teardown set
 		// delToleratesUnavailable=false.

@@ -25,8 +25,8 @@ type Config struct {
 	Identity     Identity     `json:"identity"`
 	DevicePlugin DevicePlugin `json:"devicePlugin"`
 	Metrics      Metrics      `json:"metrics"`
-	// AddTimeoutSeconds bounds how long a CNI ADD waits for the DPU to
-	// report the attachment Ready.
+	// AddTimeoutSeconds bounds a Sync with the DPU, and an ADD whose
+	// request carries no timeout (kai-cni always sends its netconf's).
 	AddTimeoutSeconds uint32 `json:"addTimeoutSeconds"`
 }
 
@@ -138,7 +138,7 @@ func (c *Config) applyDefaults() {
 		c.Identity.Mode = ModeSriov
 	}
 	if c.DPU.ServerName == "" {
-		if host, _, err := splitAddress(c.DPU.Address); err == nil {
+		if host, err := splitAddress(c.DPU.Address); err == nil {
 			c.DPU.ServerName = host
 		}
 	}

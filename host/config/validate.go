@@ -48,7 +48,7 @@ func (c *Config) Validate() error {
 		bad("devicePlugin.resourceName", `must be "name" or "prefix/name", got %q`, c.DevicePlugin.ResourceName)
 	}
 	if c.Metrics.Listen != "" {
-		if _, _, err := splitAddress(c.Metrics.Listen); err != nil {
+		if _, err := splitAddress(c.Metrics.Listen); err != nil {
 			bad("metrics.listen", "%v", err)
 		}
 	}
@@ -60,7 +60,7 @@ func (c *Config) Validate() error {
 
 func (d DPU) validate() []error {
 	var errs []error
-	if host, _, err := splitAddress(d.Address); err != nil {
+	if host, err := splitAddress(d.Address); err != nil {
 		errs = append(errs, fmt.Errorf("dpu.address: %w", err))
 	} else if host == "" {
 		errs = append(errs, fmt.Errorf("dpu.address: host required (it is also the default TLS server name), got %q", d.Address))
@@ -116,17 +116,17 @@ func (id Identity) validate() []error {
 
 // splitAddress checks a "host:port" with a numeric port, so a typo fails at
 // load time rather than at the first dial.
-func splitAddress(addr string) (string, uint16, error) {
+func splitAddress(addr string) (string, error) {
 	if addr == "" {
-		return "", 0, errors.New(`required: "host:port"`)
+		return "", errors.New(`required: "host:port"`)
 	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf(`must be "host:port": %w`, err)
+		return "", fmt.Errorf(`must be "host:port": %w`, err)
 	}
 	p, err := strconv.ParseUint(port, 10, 16)
 	if err != nil || p == 0 {
-		return "", 0, fmt.Errorf("port must be a number 1-65535, got %q", port)
+		return "", fmt.Errorf("port must be a number 1-65535, got %q", port)
 	}
-	return host, uint16(p), nil
+	return host, nil
 }

@@ -148,12 +148,9 @@ func dpuCredentials(d config.DPU) (credentials.TransportCredentials, error) {
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("dpu.ca: %s holds no PEM certificate", d.CA)
 	}
-	name := d.ServerName
-	if name == "" {
-		name, _, _ = net.SplitHostPort(d.Address)
-	}
+	// config fills ServerName from dpu.address when it is not set.
 	return credentials.NewTLS(&tls.Config{
-		Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: name, MinVersion: tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: d.ServerName, MinVersion: tls.VersionTLS13,
 	}), nil
 }
 
