@@ -160,6 +160,8 @@ type env struct {
 	spk *fakeSpeaker
 	dp  *fakeDataplane
 	dir string
+	// stop ends Run (also done at cleanup) and returns its error.
+	stop func() error
 }
 
 func newEnv(t *testing.T) *env {
@@ -168,6 +170,13 @@ func newEnv(t *testing.T) *env {
 }
 
 func newEnvWith(t *testing.T, yaml string) *env {
+	t.Helper()
+	return newEnvOpts(t, yaml, controller.Options{MaxBackoff: 50 * time.Millisecond, AttachTimeout: 5 * time.Second})
+}
+
+// newEnvOpts runs a controller with opts on a fresh state dir until the
+// test ends or env.stop is called.
+func newEnvOpts(t *testing.T, yaml string, opts controller.Options) *env {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
@@ -180,20 +189,18 @@ func newEnvWith(t *testing.T, yaml string) *env {
 	}
 	e := &env{spk: newFakeSpeaker(), dp: &fakeDataplane{}, dir: dir}
 	reps := fakeResolver{"pf0vf0": "pf0vf0", "pf0vf1": "pf0vf1", "pf0vf2": "pf0vf2", "pf0vf3": "pf0vf3", "pf1vf0": "pf1vf0"}
-	e.ctl = controller.New(cfg, st, e.spk, e.dp, reps,
-		controller.Options{MaxBackoff: 50 * time.Millisecond, AttachTimeout: 5 * time.Second},
-		slog.New(slog.DiscardHandler))
+	e.ctl = controller.New(cfg, st, e.spk, e.dp, reps, opts, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = e.ctl.Run(ctx)
-	}()
+	done := make(chan error, 1)
+	go func() { done <- e.ctl.Run(ctx) }()
+	var once sync.Once
+	var runErr error
+	e.stop = func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
 	// Registered after TempDir, so it runs before the directory is removed.
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	t.Cleanup(func() { _ = e.stop() })
 	return e
 }
 

@@ -2,14 +2,11 @@ package controller_test
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kai-dpu/kai/dpu/config"
 	"github.com/kai-dpu/kai/dpu/controller"
 	"github.com/kai-dpu/kai/dpu/evpn"
 	"github.com/kai-dpu/kai/dpu/store"
@@ -18,36 +15,9 @@ import (
 // Learned routes are saved off the reconcile path, and always when Run
 // ends: a restarted kai-dpu must stand in for the RIB with the routes it
 // had when it stopped.
-// startController runs a controller on a fresh state dir until the test
-// ends or stop is called; stop returns Run's error.
-func startController(t *testing.T, spk *fakeSpeaker, dp *fakeDataplane, opts controller.Options) (ctl *controller.Controller, dir string, stop func() error) {
-	t.Helper()
-	cfg, err := config.Parse([]byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir = t.TempDir()
-	st, _, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl = controller.New(cfg, st, spk, dp, fakeResolver{}, opts, slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ctl.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	stop = func() error {
-		once.Do(func() { cancel(); runErr = <-done })
-		return runErr
-	}
-	t.Cleanup(func() { _ = stop() })
-	return ctl, dir, stop
-}
-
 func TestLearnedRoutesSavedWhenRunEnds(t *testing.T) {
-	spk, dp := newFakeSpeaker(), &fakeDataplane{}
-	ctl, dir, stop := startController(t, spk, dp, controller.Options{SaveRemote: time.Hour})
+	e := newEnvOpts(t, testConfig, controller.Options{SaveRemote: time.Hour})
+	ctl, spk, dp, dir, stop := e.ctl, e.spk, e.dp, e.dir, e.stop
 
 	vtep := netip.MustParseAddr("198.18.0.12")
 	learned := []evpn.Route{{Type: evpn.MACIP, RD: "198.18.0.12:10100", MAC: "02:00:00:00:0b:01", VTEP: vtep, VNI: 10100, RTs: []string{"65001:10100"}}}
@@ -86,10 +56,10 @@ func reopen(t *testing.T, dir string) *store.Store {
 // the saved ones may be older than what is programmed after a crash): the
 // dataplane is told to keep remote MACs it would otherwise remove.
 func TestKeepRemoteUntilSynced(t *testing.T) {
-	spk, dp := newFakeSpeaker(), &fakeDataplane{}
-	spk.SetSynced(false)
 	var passes atomic.Int32
-	ctl, _, _ := startController(t, spk, dp, controller.Options{ObservePass: func(time.Duration) { passes.Add(1) }})
+	e := newEnvOpts(t, testConfig, controller.Options{ObservePass: func(time.Duration) { passes.Add(1) }})
+	ctl, spk, dp := e.ctl, e.spk, e.dp
+	spk.SetSynced(false)
 	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer wcancel()
 	if err := ctl.WaitApplied(wctx, ctl.Trigger()); err != nil {
