@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
@@ -231,15 +230,17 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	if _, err := t.nl.In(t.kpod, "ping", "-c", "3", "-i", "0.2", "-W", "1", rpodIP); err != nil {
 		return nil, fmt.Errorf("no running flow to measure loss on: %w", err)
 	}
-	ping := exec.Command("ip", "netns", "exec", t.kpod, "ping", "-n", "-i", "0.01", "-W", "1", rpodIP)
-	var out strings.Builder
-	ping.Stdout, ping.Stderr = &out, &out
-	ping.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := ping.Start(); err != nil {
+	ping, err := lab.StartPinger(t.kpod, rpodIP, 10*time.Millisecond)
+	if err != nil {
 		return nil, err
 	}
 	pingStart := time.Now()
-	defer func() { _ = ping.Process.Kill() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			_, _, _ = ping.Stop()
+		}
+	}()
 	time.Sleep(time.Second)
 	t0 := time.Now()
 	t.kai.Stop(10 * time.Second)
@@ -265,9 +266,8 @@ func (t *topo) restart(ctx context.Context, inj *injector, rs routeSet) (*Restar
 	}
 	took := time.Since(t0)
 	time.Sleep(time.Second)
-	_ = ping.Process.Signal(syscall.SIGINT)
-	_ = ping.Wait()
-	sent, missing, err := lab.PingLoss(out.String())
+	stopped = true
+	sent, missing, err := ping.Stop()
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,10 @@
 package chaos
 
 import (
-	"bytes"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
@@ -17,28 +14,22 @@ import (
 // runs; lost counts the sequence numbers that never got a reply.
 type pinger struct {
 	from, to string
-	cmd      *exec.Cmd
-	out      bytes.Buffer
+	p        *lab.Pinger
 }
 
 func startPinger(from, to lab.Pod) (*pinger, error) {
-	p := &pinger{from: from.Name, to: to.Name}
-	p.cmd = exec.Command("ip", "netns", "exec", from.NS, "ping", "-n", "-i", "0.02", "-W", "1", to.IP)
-	p.cmd.Stdout = &p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start ping %s -> %s: %w", from.Name, to.Name, err)
+	p, err := lab.StartPinger(from.NS, to.IP, 20*time.Millisecond)
+	if err != nil {
+		return nil, err
 	}
-	return p, nil
+	return &pinger{from: from.Name, to: to.Name, p: p}, nil
 }
 
 // stop ends the pings and returns how many were judged and lost. Pings
 // still in flight at the end are not judged.
 func (p *pinger) stop() (sent, lost int, err error) {
 	time.Sleep(300 * time.Millisecond)
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	_ = p.cmd.Wait()
-	sent, missing, err := lab.PingLoss(p.out.String())
+	sent, missing, err := p.p.Stop()
 	if err != nil {
 		return 0, 0, fmt.Errorf("ping %s -> %s: %w", p.from, p.to, err)
 	}

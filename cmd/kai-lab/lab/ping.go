@@ -1,12 +1,16 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
@@ -129,4 +133,30 @@ func PingLoss(out string) (sent int, missing []int, err error) {
 		}
 	}
 	return last, missing, nil
+}
+
+// Pinger pings from a namespace at a fixed interval in the background, to
+// count losses across an event (a restart, a session reset).
+type Pinger struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+// StartPinger starts `ping -i interval` from ns to ip.
+func StartPinger(ns, ip string, interval time.Duration) (*Pinger, error) {
+	p := &Pinger{}
+	p.cmd = exec.Command("ip", "netns", "exec", ns, "ping", "-n", "-i", strconv.FormatFloat(interval.Seconds(), 'f', -1, 64), "-W", "1", ip)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start ping from %s to %s: %w", ns, ip, err)
+	}
+	return p, nil
+}
+
+// Stop ends the pings and reads them with PingLoss.
+func (p *Pinger) Stop() (sent int, missing []int, err error) {
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	_ = p.cmd.Wait()
+	return PingLoss(p.out.String())
 }
