@@ -110,7 +110,9 @@ func FormatMatrix(pods []Pod, rs []PingResult) (string, bool) {
 	return b.String(), ok
 }
 
-var icmpSeq = regexp.MustCompile(`icmp_seq=(\d+)`)
+// icmpSeq matches echo replies only: "From ... icmp_seq=N Destination Host
+// Unreachable" also carries a sequence number, and is a loss.
+var icmpSeq = regexp.MustCompile(`bytes from .* icmp_seq=(\d+)`)
 
 // PingLoss reads the output of a ping that was stopped and counts the echo
 // requests without a reply among those sent before the last one answered:
