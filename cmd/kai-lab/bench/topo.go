@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
@@ -135,7 +134,7 @@ func buildTopo(nl *netlab.Lab, binDir, dir string) (*topo, error) {
 	if err := sh(t.frr, []string{"ip", "addr", "add", frrAddr + "/16", "dev", "up0"}); err != nil {
 		return nil, err
 	}
-	t.srv = lab.Server{Name: "dpu", NS: t.dpu, OVSDir: t.ovs.Dir, Socket: filepath.Join(dir, "dpu.sock"),
+	t.srv = lab.Server{Name: "dpu", Node: "bench", NS: t.dpu, OVSDir: t.ovs.Dir, Socket: filepath.Join(dir, "dpu.sock"),
 		Config: filepath.Join(dir, "dpu.yaml"), StateDir: filepath.Join(dir, "dpu-state")}
 	return t, os.WriteFile(t.srv.Config, []byte(t.dpuConfig()), 0o644)
 }
@@ -184,24 +183,7 @@ func (t *topo) startKai(ctx context.Context, fresh bool) error {
 // attachPod attaches the local pod through kai-dpu's API (no host agent:
 // this topology measures the DPU side).
 func (t *topo) attachPod(ctx context.Context) error {
-	conn, err := lab.Dial(&t.srv)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = conn.Close() }()
-	resp, err := kaiv1.NewAttachmentsClient(conn).Attach(ctx, &kaiv1.AttachRequest{Attachment: &kaiv1.Attachment{
-		Id: "bench/kpod-uid/net1", Node: "bench", Network: "blue",
-		Pod: &kaiv1.Pod{Namespace: "default", Name: "kpod", Uid: "kpod-uid"},
-		Vf:  &kaiv1.VF{PfIndex: 0, VfIndex: 0, PciAddress: "0000:03:00.0"},
-		Mac: kpodMAC, Ips: []string{kpodIP},
-	}})
-	if err != nil {
-		return fmt.Errorf("attach the local pod: %w", err)
-	}
-	if ph := resp.GetAttachment().GetStatus().GetPhase(); ph != kaiv1.Phase_PHASE_READY {
-		return fmt.Errorf("attach the local pod: %s: %s", ph, resp.GetAttachment().GetStatus().GetReason())
-	}
-	return nil
+	return lab.AttachDirect(ctx, &t.srv, lab.Pod{Name: "kpod", Network: "blue", MAC: kpodMAC, IP: kpodIP})
 }
 
 // ofctl runs ovs-ofctl against br-kai.

@@ -642,7 +642,7 @@ func (p Pod) Attachment(node string) *kaiv1.Attachment {
 	return &kaiv1.Attachment{
 		Id: node + "/" + p.Name + "-uid/net1", Node: node, Network: p.Network,
 		Pod: &kaiv1.Pod{Namespace: "default", Name: p.Name, Uid: p.uid()},
-		Vf:  &kaiv1.VF{PfIndex: 0, VfIndex: p.VF, PciAddress: fmt.Sprintf("0000:03:%02x.%d", p.VF/8, p.VF%8)},
+		Vf:  &kaiv1.VF{PfIndex: 0, VfIndex: p.VF, PciAddress: vfPCI(int(p.VF))},
 		Mac: p.MAC, Ips: []string{p.IP},
 	}
 }
@@ -675,19 +675,27 @@ func (s *State) AttachAll(ctx context.Context) error {
 		if p.Legacy {
 			continue
 		}
-		srv := s.Server(p.Server)
-		conn, err := Dial(srv)
-		if err != nil {
+		if err := AttachDirect(ctx, s.Server(p.Server), p); err != nil {
 			return err
 		}
-		resp, err := kaiv1.NewAttachmentsClient(conn).Attach(ctx, &kaiv1.AttachRequest{Attachment: p.Attachment(srv.Node)})
-		_ = conn.Close()
-		if err != nil {
-			return fmt.Errorf("attach %s: %w", p.Name, err)
-		}
-		if ph := resp.GetAttachment().GetStatus().GetPhase(); ph != kaiv1.Phase_PHASE_READY {
-			return fmt.Errorf("attach %s: %s: %s", p.Name, ph, resp.GetAttachment().GetStatus().GetReason())
-		}
+	}
+	return nil
+}
+
+// AttachDirect attaches p through srv's kai-dpu API (no host agent) and
+// requires it Ready.
+func AttachDirect(ctx context.Context, srv *Server, p Pod) error {
+	conn, err := Dial(srv)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	resp, err := kaiv1.NewAttachmentsClient(conn).Attach(ctx, &kaiv1.AttachRequest{Attachment: p.Attachment(srv.Node)})
+	if err != nil {
+		return fmt.Errorf("attach %s: %w", p.Name, err)
+	}
+	if ph := resp.GetAttachment().GetStatus().GetPhase(); ph != kaiv1.Phase_PHASE_READY {
+		return fmt.Errorf("attach %s: %s: %s", p.Name, ph, resp.GetAttachment().GetStatus().GetReason())
 	}
 	return nil
 }
