@@ -56,7 +56,7 @@ func TestHostAgentAndCNI(t *testing.T) {
 	s1 := &l.Servers[0]
 	a1, a2, b1, b2 := l.Pods[0], l.Pods[1], l.Pods[2], l.Pods[3]
 	cni := func(pod, op string) error {
-		out, err := l.CNI(ctx, bin, pod, op)
+		out, err := l.CNI(ctx, pod, op, nil)
 		if err != nil {
 			return fmt.Errorf("%w: %s", err, out)
 		}

@@ -329,7 +329,6 @@ func cmdCNI(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) e
 	dir := stateDirFlag(fs)
 	pod := fs.String("pod", "", "pod name")
 	conf := fs.String("conflist", "", "use this conflist file instead of the pod's")
-	inc := fs.String("incarnation", "", "the pod as JSON, instead of the lab record's (used by kai-lab move)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
@@ -346,13 +345,7 @@ func cmdCNI(ctx context.Context, args []string, out io.Writer, _ *slog.Logger) e
 			return err
 		}
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	res, err := lab.RunCNI(cctx, s, filepath.Dir(self), *pod, fs.Arg(0), raw, *inc)
+	res, err := s.CNI(ctx, *pod, fs.Arg(0), raw)
 	if err != nil {
 		return err
 	}

@@ -104,7 +104,7 @@ func runAttach(ctx context.Context, o Options, res *Results, log *slog.Logger) e
 // cni runs a CNI operation for pod with libcni in this process (RunCNI
 // enters the pod's host namespace on a thread of its own).
 func cni(ctx context.Context, s *lab.State, binDir string, p lab.Pod, op string) error {
-	_, err := lab.RunCNI(ctx, s, binDir, p.Name, op, nil, "")
+	_, err := s.CNI(ctx, p.Name, op, nil)
 	return err
 }
 

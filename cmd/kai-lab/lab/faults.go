@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -40,7 +41,7 @@ func (l *Lab) Reattach(pod string) error {
 		return fmt.Errorf("no pod %q behind a Kai DPU", pod)
 	}
 	for _, op := range []string{"del", "add"} {
-		if out, err := l.cniFor(l.binDir, p, op); err != nil {
+		if out, err := l.cniFor(context.Background(), p, op, nil); err != nil {
 			return fmt.Errorf("CNI %s %s: %w: %s", op, pod, err, out)
 		}
 	}

@@ -152,29 +152,15 @@ func (s *State) ConfList(p Pod) ([]byte, error) {
 	})
 }
 
-// CNI runs one CNI operation for a pod inside its server's host namespace,
-// through the kai-lab binary (libcni needs the host namespace).
-func (s *State) CNI(ctx context.Context, binDir, pod, op string) (string, error) {
+// CNI performs op (add, del, check, status, gc) for a pod of the record
+// with libcni and the plugins in the lab's bin dir; confOverride, when set,
+// replaces the pod's conflist.
+func (s *State) CNI(ctx context.Context, pod, op string, confOverride []byte) (string, error) {
 	p, ok := s.Pod(pod)
 	if !ok {
 		return "", fmt.Errorf("no pod %q", pod)
 	}
-	return s.cniFor(binDir, p, op)
-}
-
-// cniFor runs op for one incarnation of a pod, which need not be the one
-// in the lab record (a pod half-way through a move has two).
-func (s *State) cniFor(binDir string, p Pod, op string) (string, error) {
-	srv := s.Server(p.Server)
-	if srv == nil || srv.HostNS == "" {
-		return "", fmt.Errorf("pod %s: server %q has no host agent", p.Name, p.Server)
-	}
-	inc, err := json.Marshal(p)
-	if err != nil {
-		return "", err
-	}
-	return netlab.Sh("ip", "netns", "exec", srv.HostNS, filepath.Join(binDir, "kai-lab"), "cni", "--state-dir", s.Dir,
-		"--pod", p.Name, "--incarnation", string(inc), op)
+	return s.cniFor(ctx, p, op, confOverride)
 }
 
 // Pod returns a pod by name.
@@ -187,25 +173,19 @@ func (s *State) Pod(name string) (Pod, bool) {
 	return Pod{}, false
 }
 
-// RunCNI performs op (add, del, check, status, gc) for pod with libcni and
-// the plugins in binDir, in the pod's server's host namespace as a container
-// runtime would: host-device takes the VF from there and gives it back
-// there on DEL. It enters that namespace itself, on a thread of its own, so
-// whatever namespace the caller is in (the root one, say) is never touched.
-// incarnation, when set, is the pod (JSON) to use instead of the record's.
-func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride []byte, incarnation string) (string, error) {
-	p, ok := s.Pod(pod)
-	if incarnation != "" {
-		p = Pod{} // fields the JSON omits are zero, not the record's
-		ok = json.Unmarshal([]byte(incarnation), &p) == nil && p.Name == pod
-	}
-	if !ok {
-		return "", fmt.Errorf("no pod %q", pod)
-	}
+// cniFor runs op for one incarnation of a pod, which need not be the one
+// in the lab record (a pod half-way through a move has two), in its
+// server's host namespace as a container runtime would: host-device takes
+// the VF from there and gives it back there on DEL. It enters that
+// namespace itself, on a thread of its own, so whatever namespace the
+// caller is in (the root one, say) is never touched.
+func (s *State) cniFor(ctx context.Context, p Pod, op string, confOverride []byte) (string, error) {
 	srv := s.Server(p.Server)
-	if srv == nil || p.Legacy {
-		return "", fmt.Errorf("pod %s is not on a Kai server (legacy pods have no CNI chain)", pod)
+	if srv == nil || srv.HostNS == "" || p.Legacy {
+		return "", fmt.Errorf("pod %s: server %q has no host agent", p.Name, p.Server)
 	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
 	type result struct {
 		out string
 		err error
@@ -219,14 +199,14 @@ func RunCNI(ctx context.Context, s *State, binDir, pod, op string, confOverride 
 			done <- result{err: err}
 			return
 		}
-		out, err := runCNI(ctx, s, binDir, p, op, confOverride)
+		out, err := runCNI(ctx, s, p, op, confOverride)
 		done <- result{out, err}
 	}()
 	r := <-done
 	return r.out, r.err
 }
 
-func runCNI(ctx context.Context, s *State, binDir string, p Pod, op string, confOverride []byte) (string, error) {
+func runCNI(ctx context.Context, s *State, p Pod, op string, confOverride []byte) (string, error) {
 	raw := confOverride
 	if raw == nil {
 		var err error
@@ -238,7 +218,7 @@ func runCNI(ctx context.Context, s *State, binDir string, p Pod, op string, conf
 	if err != nil {
 		return "", fmt.Errorf("conflist: %w", err)
 	}
-	cn := libcni.NewCNIConfigWithCacheDir([]string{binDir}, filepath.Join(s.Dir, "cni-cache"), nil)
+	cn := libcni.NewCNIConfigWithCacheDir([]string{s.BinDir}, filepath.Join(s.Dir, "cni-cache"), nil)
 	rt := p.runtimeConf()
 	switch op {
 	case "add":

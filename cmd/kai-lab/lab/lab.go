@@ -191,8 +191,7 @@ func Down(dir string) error {
 // the processes it started, for tests that restart them.
 type Lab struct {
 	*State
-	nl     *netlab.Lab
-	binDir string
+	nl *netlab.Lab
 }
 
 // Down tears the lab down.
@@ -208,7 +207,7 @@ func (l *Lab) RestartDPU(ctx context.Context, server string) error {
 	if p := l.nl.Proc(srv.Name + "-kai-dpu"); p != nil {
 		p.Stop(10 * time.Second)
 	}
-	return StartDPU(ctx, l.nl, srv, l.binDir)
+	return StartDPU(ctx, l.nl, srv, l.BinDir)
 }
 
 // RestartVswitchd restarts a server's ovs-vswitchd, which loses every
@@ -241,7 +240,7 @@ func (l *Lab) StartDPU(ctx context.Context, server string) error {
 	if srv == nil {
 		return fmt.Errorf("no server %q", server)
 	}
-	return StartDPU(ctx, l.nl, srv, l.binDir)
+	return StartDPU(ctx, l.nl, srv, l.BinDir)
 }
 
 // RestartHost stops a server's kai-host (SIGKILL when crash, as a node
@@ -260,9 +259,9 @@ func (l *Lab) RestartHost(ctx context.Context, server string, crash, wait bool) 
 		}
 	}
 	if wait {
-		return StartHost(ctx, l.nl, srv, l.binDir)
+		return StartHost(ctx, l.nl, srv, l.BinDir)
 	}
-	_, err := l.nl.Start(srv.HostNS, srv.Name+"-kai-host", nil, filepath.Join(l.binDir, "kai-host"), "--config", srv.HostConfig, "--log-level", "debug")
+	_, err := l.nl.Start(srv.HostNS, srv.Name+"-kai-host", nil, filepath.Join(l.BinDir, "kai-host"), "--config", srv.HostConfig, "--log-level", "debug")
 	return err
 }
 
@@ -358,7 +357,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 		}
 		return nil, err
 	}
-	return &Lab{State: s, nl: nl, binDir: o.BinDir}, s.save()
+	return &Lab{State: s, nl: nl}, s.save()
 }
 
 func build(ctx context.Context, nl *netlab.Lab, s *State, o Options) error {
@@ -665,7 +664,7 @@ func (s *State) AttachAll(ctx context.Context) error {
 			if p.Legacy {
 				continue
 			}
-			if out, err := s.CNI(ctx, s.BinDir, p.Name, "add"); err != nil {
+			if out, err := s.CNI(ctx, p.Name, "add", nil); err != nil {
 				return fmt.Errorf("CNI ADD %s: %w: %s", p.Name, err, out)
 			}
 		}

@@ -28,7 +28,7 @@ func Open(dir string) (*Lab, error) {
 		s.Record = r
 		_ = s.save()
 	}
-	return &Lab{State: s, nl: nl, binDir: s.BinDir}, nil
+	return &Lab{State: s, nl: nl}, nil
 }
 
 // Move is what a pod move did: the MAC's sequence number before and after
@@ -171,7 +171,7 @@ func (l *Lab) plugKai(srv *Server, p *Pod) error {
 	if _, err := l.nl.In(srv.HostNS, "ip", "link", "set", fmt.Sprintf("vf%d", vf), "address", p.MAC); err != nil {
 		return err
 	}
-	if out, err := l.cniFor(l.binDir, *p, "add"); err != nil {
+	if out, err := l.cniFor(context.Background(), *p, "add", nil); err != nil {
 		return fmt.Errorf("CNI ADD: %w: %s", err, out)
 	}
 	return nil
@@ -212,7 +212,7 @@ func (s *State) announce(p Pod) {
 // namespace (which takes a legacy pod's veth off the bridge).
 func (l *Lab) unplug(p Pod) error {
 	if !p.Legacy {
-		if out, err := l.cniFor(l.binDir, p, "del"); err != nil {
+		if out, err := l.cniFor(context.Background(), p, "del", nil); err != nil {
 			return fmt.Errorf("CNI DEL: %w: %s", err, out)
 		}
 	}
