@@ -16,9 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/chaos"
 	"github.com/kai-dpu/kai/cmd/kai-lab/lab"
@@ -362,21 +359,11 @@ func cmdCNIStatus(ctx context.Context, args []string, out io.Writer, _ *slog.Log
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
-	conn, err := grpc.NewClient("unix://"+*sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	boot, err := lab.HostStatus(ctx, *sock)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.Close() }()
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	st, err := kaiv1.NewHostClient(conn).Status(cctx, &kaiv1.HostStatusRequest{})
-	if err != nil {
-		return err
-	}
-	if !st.GetReady() {
-		return errors.New(st.GetReason())
-	}
-	fmt.Fprintf(out, "ready (DPU boot id %s)\n", st.GetDpuBootId())
+	fmt.Fprintf(out, "ready (DPU boot id %s)\n", boot)
 	return nil
 }
 

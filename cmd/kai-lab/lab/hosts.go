@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +14,9 @@ import (
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
 
+	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
+	"github.com/kai-dpu/kai/host/cni"
 )
 
 // The device-plugin resource that forms Kai's VF pool in the lab.
@@ -111,7 +114,7 @@ devicePlugin: {config: %s, resourceName: %s/%s}
 // StartHost starts kai-host for a server and waits until it has synced
 // with its DPU.
 func StartHost(ctx context.Context, nl *netlab.Lab, srv *Server, binDir string) error {
-	p, err := nl.Start(srv.HostNS, srv.Name+"-kai-host", nil, filepath.Join(binDir, "kai-host"), "--config", srv.HostConfig, "--log-level", "debug")
+	p, err := startHostProc(nl, srv, binDir)
 	if err != nil {
 		return err
 	}
@@ -120,12 +123,12 @@ func StartHost(ctx context.Context, nl *netlab.Lab, srv *Server, binDir string) 
 		if p.Exited() {
 			return fmt.Errorf("kai-host on %s exited:\n%s", srv.Name, p.Tail(2000))
 		}
-		out, err := netlab.Sh("ip", "netns", "exec", srv.HostNS, filepath.Join(binDir, "kai-lab"), "cni-status", "--socket", srv.HostSocket)
+		_, err := HostStatus(ctx, srv.HostSocket)
 		if err == nil {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("kai-host on %s not ready: %w: %s", srv.Name, err, out)
+			return fmt.Errorf("kai-host on %s not ready: %w", srv.Name, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -133,6 +136,31 @@ func StartHost(ctx context.Context, nl *netlab.Lab, srv *Server, binDir string) 
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func startHostProc(nl *netlab.Lab, srv *Server, binDir string) (*netlab.Proc, error) {
+	return nl.Start(srv.HostNS, srv.Name+"-kai-host", nil, filepath.Join(binDir, "kai-host"), "--config", srv.HostConfig, "--log-level", "debug")
+}
+
+// HostStatus asks kai-host at socket (a path: unix sockets do not depend
+// on the network namespace) whether it is ready, as kai-cni's STATUS does,
+// and returns the DPU's boot id.
+func HostStatus(ctx context.Context, socket string) (string, error) {
+	c, closer, err := cni.DialHost(socket)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = closer.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := c.Status(ctx, &kaiv1.HostStatusRequest{})
+	if err != nil {
+		return "", err
+	}
+	if !st.GetReady() {
+		return "", errors.New(st.GetReason())
+	}
+	return st.GetDpuBootId(), nil
 }
 
 // ConfList is the CNI chain that attaches pod p, as Multus would run it:

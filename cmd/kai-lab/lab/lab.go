@@ -261,7 +261,7 @@ func (l *Lab) RestartHost(ctx context.Context, server string, crash, wait bool) 
 	if wait {
 		return StartHost(ctx, l.nl, srv, l.BinDir)
 	}
-	_, err := l.nl.Start(srv.HostNS, srv.Name+"-kai-host", nil, filepath.Join(l.BinDir, "kai-host"), "--config", srv.HostConfig, "--log-level", "debug")
+	_, err := startHostProc(l.nl, srv, l.BinDir)
 	return err
 }
 
