@@ -19,8 +19,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
 	kaiv1 "github.com/kai-dpu/kai/api/kai/v1"
@@ -80,8 +78,6 @@ func Run(ctx context.Context, o Options) error {
 	rpc := newRPCMetrics()
 	g := grpc.NewServer(grpc.UnaryInterceptor(rpc.interceptor))
 	kaiv1.RegisterHostServer(g, agent.NewHostServer(ag))
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(g, hs)
 	errc := make(chan error, 3)
 	go func() {
 		if err := g.Serve(lis); err != nil {
@@ -89,7 +85,6 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	go func() { errc <- ag.Run(ctx) }()
-	go followHealth(ctx, ag, hs)
 	var msrv *http.Server
 	if cfg.Metrics.Listen != "" {
 		if msrv, err = serveMetrics(cfg.Metrics.Listen, ag, rpc, errc); err != nil {
@@ -152,22 +147,4 @@ func dpuCredentials(d config.DPU) (credentials.TransportCredentials, error) {
 	return credentials.NewTLS(&tls.Config{
 		Certificates: []tls.Certificate{cert}, RootCAs: pool, ServerName: d.ServerName, MinVersion: tls.VersionTLS13,
 	}), nil
-}
-
-// followHealth mirrors the DPU session into gRPC health on the CNI socket.
-func followHealth(ctx context.Context, ag *agent.Agent, hs *health.Server) {
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		st := healthpb.HealthCheckResponse_SERVING
-		if ag.Ready() != nil {
-			st = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		hs.SetServingStatus("", st)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
