@@ -43,33 +43,38 @@ func denied(format string, args ...any) error {
 
 // authorizeNode checks that an authenticated caller acts for node only.
 func authorizeNode(ctx context.Context, cfg *config.Config, node string) error {
+	_, _, err := callerPolicy(ctx, cfg, node)
+	return err
+}
+
+// callerPolicy authorizes the caller for node and returns its hosts policy;
+// an unauthenticated caller (the local operator socket) gets ok false.
+func callerPolicy(ctx context.Context, cfg *config.Config, node string) (pol config.Host, ok bool, err error) {
 	who, authn := caller(ctx)
 	if !authn {
-		return nil
+		return config.Host{}, false, nil
 	}
 	if who == "" {
-		return denied("client certificate names no node (set its CommonName to the node name)")
+		return config.Host{}, false, denied("client certificate names no node (set its CommonName to the node name)")
 	}
-	if _, ok := cfg.HostPolicy(who); !ok {
-		return denied("host %q is not allowed on this DPU (config hosts)", who)
+	pol, allowed := cfg.HostPolicy(who)
+	if !allowed {
+		return config.Host{}, false, denied("host %q is not allowed on this DPU (config hosts)", who)
 	}
 	if node != who {
-		return denied("host %q may not act for node %q", who, node)
+		return config.Host{}, false, denied("host %q may not act for node %q", who, node)
 	}
-	return nil
+	return pol, true, nil
 }
 
 // authorizeAttachment checks the hosts policy for one attachment. Unknown
 // networks are left to the controller, which reports them as NotFound.
 func authorizeAttachment(ctx context.Context, cfg *config.Config, a store.Attachment) error {
-	if err := authorizeNode(ctx, cfg, a.Node); err != nil {
+	pol, ok, err := callerPolicy(ctx, cfg, a.Node)
+	if err != nil || !ok {
 		return err
 	}
-	who, authn := caller(ctx)
-	if !authn {
-		return nil
-	}
-	pol, _ := cfg.HostPolicy(who)
+	who := a.Node // callerPolicy checked the caller is this node
 	if _, known := cfg.Network(a.Network); known && len(pol.Networks) > 0 && !slices.Contains(pol.Networks, a.Network) {
 		return denied("host %q is not permitted on network %q (allowed: %v)", who, a.Network, pol.Networks)
 	}
