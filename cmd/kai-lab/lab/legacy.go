@@ -60,21 +60,9 @@ func buildLegacy(nl *netlab.Lab, s *State, fab string, n, pods int) error {
 			return err
 		}
 		p.NS = pns
-		host := fmt.Sprintf("lp%d-%d", n, j+1)
-		p.HostLink = host
-		if err := nl.Veth(ns, host, pns, "eth0", 1500); err != nil {
+		p.HostLink = fmt.Sprintf("lp%d-%d", n, j+1)
+		if err := linkLegacyPod(nl, ns, p); err != nil {
 			return err
-		}
-		if err := in("ip", "link", "set", host, "master", "br-"+p.Network); err != nil {
-			return err
-		}
-		for _, args := range [][]string{
-			{"ip", "link", "set", "eth0", "address", p.MAC},
-			{"ip", "addr", "add", p.IP + "/16", "dev", "eth0"},
-		} {
-			if _, err := nl.In(pns, args...); err != nil {
-				return err
-			}
 		}
 		s.Pods = append(s.Pods, p)
 	}
@@ -127,7 +115,33 @@ func (s *State) LegacyVtysh(name, cmd string) (string, error) {
 func (s *State) announceLegacyPods() {
 	for _, p := range s.Pods {
 		if p.Legacy {
-			_, _ = netlab.Sh("ip", "netns", "exec", p.NS, "ping", "-c", "1", "-W", "1", "100.64.255.254")
+			announce(p)
 		}
 	}
+}
+
+// linkLegacyPod plugs a legacy pod's namespace into its server's bridge
+// (server namespace ns) through the veth p.HostLink, with its MAC and IP.
+func linkLegacyPod(nl *netlab.Lab, ns string, p Pod) error {
+	if err := nl.Veth(ns, p.HostLink, p.NS, "eth0", 1500); err != nil {
+		return err
+	}
+	if _, err := nl.In(ns, "ip", "link", "set", p.HostLink, "master", "br-"+p.Network); err != nil {
+		return err
+	}
+	for _, args := range [][]string{
+		{"ip", "link", "set", "eth0", "address", p.MAC},
+		{"ip", "addr", "add", p.IP + "/16", "dev", "eth0"},
+	} {
+		if _, err := nl.In(p.NS, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// announce makes a legacy pod send an ARP request (a legacy VTEP learns
+// local MACs from the data plane).
+func announce(p Pod) {
+	_, _ = netlab.Sh("ip", "netns", "exec", p.NS, "ping", "-c", "1", "-W", "1", "100.64.255.254")
 }

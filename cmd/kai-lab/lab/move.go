@@ -184,28 +184,11 @@ func (l *Lab) plugLegacy(p *Pod) error {
 	l.LinkSeq++
 	p.Legacy, p.VF, p.PCI, p.Rep = true, 0, "", ""
 	p.HostLink = fmt.Sprintf("lm%d", l.LinkSeq)
-	if err := l.nl.Veth(lg.NS, p.HostLink, p.NS, "eth0", 1500); err != nil {
+	if err := linkLegacyPod(l.nl, lg.NS, *p); err != nil {
 		return err
 	}
-	if _, err := l.nl.In(lg.NS, "ip", "link", "set", p.HostLink, "master", "br-"+p.Network); err != nil {
-		return err
-	}
-	for _, args := range [][]string{
-		{"ip", "link", "set", "eth0", "address", p.MAC},
-		{"ip", "addr", "add", p.IP + "/16", "dev", "eth0"},
-	} {
-		if _, err := l.nl.In(p.NS, args...); err != nil {
-			return err
-		}
-	}
-	l.announce(*p)
+	announce(*p)
 	return nil
-}
-
-// announce makes a legacy pod send an ARP request (a legacy VTEP learns
-// local MACs from the data plane).
-func (s *State) announce(p Pod) {
-	_, _ = netlab.Sh("ip", "netns", "exec", p.NS, "ping", "-c", "1", "-W", "1", "100.64.255.254")
 }
 
 // unplug removes an old incarnation: CNI DEL on a Kai server, then its
