@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/kai-dpu/kai/cmd/kai-lab/labtest"
+	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
 
 func TestLabUpPingMatrixDown(t *testing.T) {
@@ -49,11 +50,8 @@ func labUpPingMatrixDown(t *testing.T, fabric string) {
 	}
 	var rec struct {
 		Record struct {
-			Namespaces []string `json:"namespaces"`
-			Procs      []struct {
-				Pid int    `json:"pid"`
-				Exe string `json:"exe"`
-			} `json:"procs"`
+			Namespaces []string            `json:"namespaces"`
+			Procs      []netlab.ProcRecord `json:"procs"`
 		} `json:"record"`
 	}
 	data, err := os.ReadFile(filepath.Join(state, "lab.json"))
@@ -116,10 +114,8 @@ func labUpPingMatrixDown(t *testing.T, fabric string) {
 		}
 	}
 	for _, p := range rec.Record.Procs {
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid)); err == nil && !strings.Contains(string(stat), ") Z") {
-			if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p.Pid)); strings.Contains(string(cmd), p.Exe) {
-				t.Errorf("process %s (pid %d) left running", p.Exe, p.Pid)
-			}
+		if netlab.Running(p) {
+			t.Errorf("process %s (pid %d) left running", p.Exe, p.Pid)
 		}
 	}
 	if _, err := os.Stat(state); err == nil {

@@ -73,15 +73,15 @@ func (l *Lab) changed() {
 func Teardown(r Record) error {
 	for i := len(r.Procs) - 1; i >= 0; i-- {
 		p := r.Procs[i]
-		if !runs(p) {
+		if !Running(p) {
 			continue
 		}
 		_ = syscall.Kill(p.Pid, syscall.SIGTERM)
 		deadline := time.Now().Add(5 * time.Second)
-		for runs(p) && time.Now().Before(deadline) {
+		for Running(p) && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
 		}
-		if runs(p) {
+		if Running(p) {
 			_ = syscall.Kill(p.Pid, syscall.SIGKILL)
 		}
 	}
@@ -99,7 +99,9 @@ func Teardown(r Record) error {
 }
 
 // runs reports whether pid is alive and still runs exe (not a zombie).
-func runs(p ProcRecord) bool {
+// Running reports whether the recorded process is alive (not a zombie)
+// and still the program that was started under that pid.
+func Running(p ProcRecord) bool {
 	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
 	if err != nil {
 		return false
