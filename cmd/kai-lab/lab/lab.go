@@ -200,14 +200,10 @@ func (l *Lab) Down() error { return Down(l.Dir) }
 // RestartDPU stops a server's kai-dpu (SIGTERM, as systemd would) and starts
 // it again with the same config and state.
 func (l *Lab) RestartDPU(ctx context.Context, server string) error {
-	srv := l.Server(server)
-	if srv == nil {
-		return fmt.Errorf("no server %q", server)
+	if err := l.StopDPU(server); err != nil {
+		return err
 	}
-	if p := l.nl.Proc(srv.Name + "-kai-dpu"); p != nil {
-		p.Stop(10 * time.Second)
-	}
-	return StartDPU(ctx, l.nl, srv, l.BinDir)
+	return l.StartDPU(ctx, server)
 }
 
 // RestartVswitchd restarts a server's ovs-vswitchd, which loses every
