@@ -111,14 +111,14 @@ func buildTopo(nl *netlab.Lab, binDir, dir string) (*topo, error) {
 	if err := nl.Veth(t.rvtep, "rp0", t.rpod, "eth0", 1500); err != nil {
 		return nil, err
 	}
+	// The remote VTEP is static: no BGP, the DPU as its flood target and
+	// the local pod's MAC pinned to it.
+	if err := nl.LinuxVTEP(t.rvtep, "br-blue", "vx-blue", vni, rvtepAddr); err != nil {
+		return nil, err
+	}
 	if err := sh(t.rvtep,
 		[]string{"ip", "addr", "add", rvtepAddr + "/16", "dev", "up0"},
-		[]string{"ip", "link", "add", "br-blue", "type", "bridge"},
-		[]string{"ip", "link", "add", "vx-blue", "type", "vxlan", "id", fmt.Sprint(vni), "local", rvtepAddr, "dstport", "4789", "nolearning"},
-		[]string{"ip", "link", "set", "vx-blue", "master", "br-blue"},
 		[]string{"ip", "link", "set", "rp0", "master", "br-blue"},
-		[]string{"ip", "link", "set", "vx-blue", "up"},
-		[]string{"ip", "link", "set", "br-blue", "up"},
 		[]string{"bridge", "fdb", "append", "00:00:00:00:00:00", "dev", "vx-blue", "dst", dpuAddr},
 		[]string{"bridge", "fdb", "add", kpodMAC, "dev", "vx-blue", "dst", dpuAddr, "static"},
 	); err != nil {
