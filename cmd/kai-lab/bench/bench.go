@@ -192,7 +192,7 @@ func writeJSON(path string, v any) error {
 // writes the results.
 func runInner(ctx context.Context, o Options, log *slog.Logger) error {
 	start := time.Now()
-	res := &Results{Mode: "full", Started: start.UTC().Format(time.RFC3339), CPUs: cpus()}
+	res := &Results{Mode: "full", Started: start.UTC().Format(time.RFC3339), CPUs: cpus(), FRRVersion: frrVersion()}
 	if o.Quick {
 		res.Mode = "quick"
 	}

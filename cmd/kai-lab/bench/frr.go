@@ -10,7 +10,7 @@ import (
 	"github.com/kai-dpu/kai/cmd/kai-lab/netlab"
 )
 
-// frrVTEP is FRR 8.4 doing EVPN the legacy way: bgpd + zebra over a Linux
+// frrVTEP is FRR (Debian's, 8.4 here) doing EVPN the legacy way: bgpd + zebra over a Linux
 // bridge and VXLAN device; zebra installs remote MACs into the kernel FDB.
 type frrVTEP struct {
 	t     *topo
@@ -69,4 +69,13 @@ func (f *frrVTEP) fdbMACs(ctx context.Context) (int, error) {
 		}
 	}
 	return n, ctx.Err()
+}
+
+// frrVersion is the installed bgpd's version ("8.4.4"), or "?".
+func frrVersion() string {
+	out, err := netlab.Sh(netlab.FRRBgpd, "--version")
+	if v, ok := strings.CutPrefix(strings.SplitN(out, "\n", 2)[0], "bgpd version "); err == nil && ok {
+		return strings.TrimSpace(v)
+	}
+	return "?"
 }

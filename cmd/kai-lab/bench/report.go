@@ -18,6 +18,8 @@ type Results struct {
 	Started     string  `json:"started"`
 	CPUs        int     `json:"cpus"`
 	WallSeconds float64 `json:"wall_s"`
+	// FRRVersion is what the FRR anchor ran (bgpd --version).
+	FRRVersion string `json:"frr_version"`
 
 	Convergence10k  *Convergence `json:"convergence_10k,omitempty"`
 	Convergence100k *Convergence `json:"convergence_100k,omitempty"`
@@ -159,9 +161,9 @@ func (r *Results) Markdown() string {
 		if c == nil {
 			continue
 		}
-		frr := fmt.Sprintf("FRR 8.4 %.2f s", c.FRRS)
+		frr := fmt.Sprintf("FRR %s %.2f s", r.FRRVersion, c.FRRS)
 		if c.FRRTimedOut {
-			frr = fmt.Sprintf("FRR 8.4 > %.0f s (gave up)", c.FRRS)
+			frr = fmt.Sprintf("FRR %s > %.0f s (gave up)", r.FRRVersion, c.FRRS)
 		}
 		name := fmt.Sprintf("convergence %d type-2 + %d type-3", c.Routes, c.RemoteVTEP)
 		row(name, fmt.Sprintf("%.2f s", c.KaiS), frr, fmt.Sprintf("%.2f× FRR", c.KaiPerFRR), "≤ 0.5× FRR")

@@ -34,7 +34,7 @@ func TestFlowTarget(t *testing.T) {
 }
 
 func TestMarkdownHasEveryFigureWithItsAnchor(t *testing.T) {
-	r := &Results{Mode: "quick", Convergence10k: &Convergence{Routes: 10000, RemoteVTEP: 10, KaiS: 1, FRRS: 2, OVSFloorS: 0.5, KaiPerFRR: 0.5, KaiPerFloor: 2},
+	r := &Results{Mode: "quick", FRRVersion: "8.4", Convergence10k: &Convergence{Routes: 10000, RemoteVTEP: 10, KaiS: 1, FRRS: 2, OVSFloorS: 0.5, KaiPerFRR: 0.5, KaiPerFloor: 2},
 		RouteToFlowMS: newLatency([]time.Duration{time.Millisecond, 3 * time.Millisecond}, 2*time.Millisecond, "one-flow bundle"),
 		Restart:       &Restart{Routes: 10000, ReconcileS: 1.5, LostPackets: 0, SentPackets: 300, AnchorS: 1}}
 	md := r.Markdown()
