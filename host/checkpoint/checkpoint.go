@@ -33,8 +33,10 @@ type Pod struct {
 // Attachment is one CNI ADD that succeeded: a VF given to a pod's interface
 // on a network.
 type Attachment struct {
-	// ID is node + pod UID (or container id) + interface name; see
-	// DESIGN.md "Identities". It makes ADD and DEL repeat-safe.
+	// ID is kai-cni's "<containerID>/<ifName>" (see DESIGN.md
+	// "Identities"). It makes ADD and DEL repeat-safe. ContainerID, IfName
+	// and NetNS repeat what the runtime passed, for operators reading the
+	// checkpoint.
 	ID          string   `json:"id"`
 	ContainerID string   `json:"containerID"`
 	IfName      string   `json:"ifName"`

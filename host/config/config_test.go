@@ -88,6 +88,17 @@ dpu: {address: "[fd00::2]:50051", ca: a, cert: b, key: c, serverName: kai-dpu.n}
 	if c.DPU.ServerName != "kai-dpu.n" {
 		t.Errorf("ServerName = %q, want the explicit kai-dpu.n", c.DPU.ServerName)
 	}
+	// Without one, the TLS server name is the address's host, brackets off.
+	c, err = Parse([]byte(`
+node: n
+dpu: {address: "[fd00::2]:50051", ca: a, cert: b, key: c}
+`))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.DPU.ServerName != "fd00::2" {
+		t.Errorf("default ServerName = %q, want fd00::2 from the IPv6 address", c.DPU.ServerName)
+	}
 }
 
 // PCI addresses typed in upper case must equal what sysfs reports.
